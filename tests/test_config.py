@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from ecr_lab import config
+
+
+def test_profiles_are_ordered_by_size():
+    fast, full, gpu = (config.PROFILES[n] for n in ("fast", "full", "gpu"))
+    assert fast.train_steps < full.train_steps < gpu.train_steps
+    assert fast.units_per_topic is not None and full.units_per_topic is None
+
+
+def test_profile_from_env_and_argument(monkeypatch):
+    monkeypatch.setenv("ECR_LAB_PROFILE", "full")
+    assert config.get_profile().name == "full"
+    assert config.get_profile("fast").name == "fast"
+    monkeypatch.setenv("ECR_LAB_PROFILE", "turbo")
+    with pytest.raises(ValueError, match="unknown profile 'turbo'"):
+        config.get_profile()
+
+
+def test_profile_autodetect(monkeypatch):
+    monkeypatch.delenv("ECR_LAB_PROFILE", raising=False)
+    monkeypatch.setattr(config, "cuda_available", lambda: True)
+    assert config.get_profile().name == "gpu"
+    monkeypatch.setattr(config, "cuda_available", lambda: False)
+    monkeypatch.setenv("CI", "true")
+    assert config.get_profile().name == "fast"
+    monkeypatch.setenv("CI", "")
+    assert config.get_profile().name == "full"
+
+
+def test_profile_replace_is_a_copy():
+    p = config.get_profile("fast")
+    q = p.replace(train_steps=7)
+    assert q.train_steps == 7 and p.train_steps != 7
+
+
+def test_seed_everything_repeats():
+    config.seed_everything(3)
+    a = (np.random.rand(3), torch.rand(3))
+    config.seed_everything(3)
+    b = (np.random.rand(3), torch.rand(3))
+    assert np.allclose(a[0], b[0]) and torch.equal(a[1], b[1])
+    with pytest.raises(ValueError):
+        config.seed_everything(-1)
+
+
+def test_device():
+    assert config.get_device("cpu") == "cpu"
+    assert config.get_device("auto") in ("cpu", "cuda", "mps")
+    with pytest.raises(ValueError):
+        config.get_device("tpu")
+
+
+def test_setup_returns_session(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("ECR_LAB_CACHE", str(tmp_path))
+    s = config.setup(profile="fast", seed=1)
+    assert s.profile.name == "fast" and s.seed == 1
+    assert "profile=fast" in capsys.readouterr().out
+    assert config.cache_dir() == tmp_path
