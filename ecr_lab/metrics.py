@@ -12,6 +12,7 @@ linear_cka (to teacher)   high (up to 1)                 near 0
 knn_overlap (to teacher)  high                           near 0
 anchor_agreement          high                           near chance (1/K)
 retrieval_at_1            high (translations found)      near 0
+cross_lingual_transfer    high (topic head transfers)    near majority rate
 topic_probe               high (meaning readable)        near majority rate
 language_probe            (diagnostic)                   near 1 (language dominates)
 silhouette_topic          > 0                            <= 0
@@ -193,6 +194,33 @@ def language_probe(X, langs, pair_ids=None, seed: int = 0) -> float:
     return probe_accuracy(X, langs, groups=pair_ids, seed=seed)
 
 
+def cross_lingual_transfer(X, topics: Sequence, langs: Sequence, source: str = "en") -> float:
+    """Zero-shot cross-lingual topic transfer: a logistic topic head trained on the ``source``
+    language's rows only, accuracy on all *other* languages' rows.
+
+    The paper's "semantic task" in its multilingual form: high only when a topic lives in the same
+    region whatever the language (near the majority rate when language dominates).
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    x = _mat(X)
+    y = np.asarray(topics, dtype=object)
+    lang = np.asarray(langs, dtype=object)
+    if not len(y) == len(lang) == len(x):
+        raise ValueError(f"mismatched lengths: X {len(x)}, topics {len(y)}, langs {len(lang)}")
+    has = np.array([v is not None for v in y])
+    src, tgt = has & (lang == source), has & (lang != source)
+    if src.sum() < 2 or tgt.sum() == 0:
+        raise ValueError(f"cross-lingual transfer needs labelled rows in {source!r} and in other languages")
+    if len(np.unique(y[src].astype(str))) < 2:
+        raise ValueError("cross-lingual transfer needs at least 2 topics in the source language")
+    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=1.0))
+    clf.fit(x[src], y[src].astype(str))
+    return float(np.mean(clf.predict(x[tgt]) == y[tgt].astype(str)))
+
+
 def majority_rate(labels: Sequence) -> float:
     """Share of the most frequent label: the accuracy a probe gets by guessing."""
     s = pd.Series(np.asarray(labels, dtype=object)).dropna()
@@ -290,6 +318,8 @@ def geometry_report(X, corpus=None, teacher=None, k: int = 10, seed: int = 0) ->
         if len({t for t in topics if t is not None}) > 1:
             out["topic_probe"] = topic_probe(X, topics, pids, seed=seed)
             out["silhouette_topic"] = silhouette(X, topics, seed=seed)
+            if "en" in set(langs) and len(set(langs)) > 1:
+                out["cross_lingual_transfer"] = cross_lingual_transfer(X, topics, langs, source="en")
         if len(set(langs)) > 1:
             out["language_probe"] = language_probe(X, langs, pids, seed=seed)
             out["silhouette_language"] = silhouette(X, langs, seed=seed)

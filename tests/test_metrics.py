@@ -173,3 +173,21 @@ def test_geometry_report_on_teacher(corpus, corpus_embeddings):
     assert rep["cka_to_teacher"] == pytest.approx(1.0)
     assert rep["retrieval_at_1"] > 0.8 and rep["topic_probe"] > 0.6
     assert rep["language_probe"] < 1.0
+
+
+def test_cross_lingual_transfer(rng):
+    topics = np.repeat(["a", "b", "c"], 20)
+    meaning = {"a": np.eye(6)[0], "b": np.eye(6)[1], "c": np.eye(6)[2]}
+    rows, langs, tops = [], [], []
+    for lang, offset in (("en", 0.0), ("de", 3.0)):
+        for t in topics:
+            rows.append(3 * meaning[t] + offset * np.eye(6)[5] + 0.3 * rng.standard_normal(6))
+            langs.append(lang)
+            tops.append(t)
+    shared = np.array(rows)
+    assert M.cross_lingual_transfer(shared, tops, langs) > 0.9
+    # language-only space: the head learned on en cannot read de
+    lang_only = np.array([[1.0 if lg == "en" else -1.0] + list(rng.standard_normal(5)) for lg in langs])
+    assert M.cross_lingual_transfer(lang_only, tops, langs) < 0.6
+    with pytest.raises(ValueError, match="labelled rows in 'ja'"):
+        M.cross_lingual_transfer(shared, tops, langs, source="ja")
