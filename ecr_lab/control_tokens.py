@@ -54,21 +54,36 @@ def extend_tokenizer(tokenizer, anchors_or_k) -> int:
     return int(tokenizer.add_tokens(cue_vocabulary(_k_of(anchors_or_k)), special_tokens=True))
 
 
+def _token_id(tokenizer, token: str) -> int | None:
+    """Id of ``token`` in the vocabulary, or None (no fallback to the unknown token)."""
+    tid = tokenizer.convert_tokens_to_ids(token)
+    if tid is None or (tid == tokenizer.unk_token_id and token != tokenizer.unk_token):
+        return None
+    return int(tid)
+
+
 def cue_token_ids(tokenizer, k: int) -> torch.Tensor:
-    """Vocabulary ids of ``<ecr_0> ... <ecr_{k-1}>``, shape (k,). Clear error if any is missing."""
-    vocab = tokenizer.get_vocab()
-    missing = [t for t in cue_vocabulary(k) if t not in vocab]
+    """Vocabulary ids of ``<ecr_0> ... <ecr_{k-1}>``, shape (k,). Clear error if any is missing.
+
+    Looks up the K tokens one by one (microseconds), never the whole vocabulary.
+    """
+    ids = [_token_id(tokenizer, t) for t in cue_vocabulary(k)]
+    missing = [cue_token(i) for i, t in enumerate(ids) if t is None]
     if missing:
         raise ValueError(
             f"the tokenizer lacks {len(missing)} of the {k} control tokens (first: {missing[0]}); "
             "call ecr_lab.control_tokens.extend_tokenizer(tokenizer, anchors) and extend_model(model, tokenizer)"
         )
-    return torch.tensor([vocab[t] for t in cue_vocabulary(k)], dtype=torch.long)
+    return torch.tensor(ids, dtype=torch.long)
 
 
 def count_cue_tokens(tokenizer) -> int:
-    """How many ``<ecr_i>`` tokens the tokenizer holds (K after :func:`extend_tokenizer`)."""
-    return sum(1 for t in tokenizer.get_vocab() if t.startswith(CUE_PREFIX) and t.endswith(">"))
+    """How many ``<ecr_i>`` tokens the tokenizer holds (K after :func:`extend_tokenizer`): the
+    length of the run ``<ecr_0>, <ecr_1>, ...`` present in the vocabulary."""
+    k = 0
+    while _token_id(tokenizer, cue_token(k)) is not None:
+        k += 1
+    return k
 
 
 def extend_model(model, tokenizer, init: str = "default", anchors=None, projector=None, seed: int = 0):
@@ -114,7 +129,7 @@ def extend_model(model, tokenizer, init: str = "default", anchors=None, projecto
 
 
 def _as_cue_tensor(cue_ids, k: int, batch: int) -> torch.Tensor:
-    c = torch.as_tensor(np.asarray(cue_ids), dtype=torch.long)
+    c = cue_ids.long() if isinstance(cue_ids, torch.Tensor) else torch.as_tensor(np.asarray(cue_ids), dtype=torch.long)
     if c.ndim == 1:
         c = c[:, None]
     if c.ndim != 2 or c.shape[0] != batch:
@@ -147,7 +162,7 @@ def prepend_cues(
     vocab_ids = cue_token_ids(tokenizer, count_cue_tokens(tokenizer))
     cues = _as_cue_tensor(cue_ids, len(vocab_ids), bsz)
     m = cues.shape[1]
-    cue_tok = vocab_ids[cues].to(ids.device)  # (B, m)
+    cue_tok = vocab_ids.to(ids.device)[cues.to(ids.device)]  # (B, m)
     # destination column of each original token, and of each cue
     if side == "right":
         start = torch.zeros(bsz, dtype=torch.long, device=ids.device)

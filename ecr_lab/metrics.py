@@ -159,10 +159,11 @@ def probe_accuracy(X, labels: Sequence, groups: Sequence | None = None, test_siz
     """Held-out accuracy of a logistic-regression probe predicting ``labels`` from X.
 
     The split is by ``groups`` when given (e.g. pair_id, so a translation of a test sentence is never
-    seen in training). Compare with the majority rate (:func:`majority_rate`).
+    seen in training), stratified by label, holding out about ``test_size`` of the groups.
+    Compare with the majority rate (:func:`majority_rate`).
     """
     from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import GroupShuffleSplit, train_test_split
+    from sklearn.model_selection import StratifiedGroupKFold, train_test_split
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
@@ -176,7 +177,8 @@ def probe_accuracy(X, labels: Sequence, groups: Sequence | None = None, test_siz
         raise ValueError("a probe needs at least 2 distinct labels")
     if groups is not None:
         g = np.asarray(groups, dtype=object)[keep].astype(str)
-        tr, te = next(GroupShuffleSplit(n_splits=1, test_size=test_size, random_state=seed).split(x, y, g))
+        folds = max(2, int(round(1 / test_size)))
+        tr, te = next(StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed).split(x, y, g))
     else:
         tr, te = train_test_split(np.arange(len(y)), test_size=test_size, random_state=seed, stratify=y)
     clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=1.0))

@@ -71,6 +71,7 @@ class AnchorProjector:
         self.sigma_s: np.ndarray | None = None
         self.W: np.ndarray | None = None
         self.mu_t: np.ndarray | None = None
+        self._torch_key = None
 
     # -- fitting -----------------------------------------------------------------------------
     @property
@@ -115,6 +116,7 @@ class AnchorProjector:
             scale = s.sum() / max((a**2).sum(), 1e-12)
             self.W = scale * ps @ rot @ pt.T  # (d_s, d_t)
         self.W = self.W.astype(np.float32)
+        self._torch_key = None
         return self
 
     def _check_fitted(self) -> None:
@@ -145,6 +147,30 @@ class AnchorProjector:
         check_m(m, self.anchors.k)
         cos = self.transform(features) @ self.anchors.vectors.T
         return np.argsort(-cos, axis=1, kind="stable")[:, :m].astype(np.int64)
+
+    def cues_torch(self, features, m: int = 1):
+        """The same top-m cues, computed in torch on the features' device: (n, d_s) tensor -> (n, m) long.
+
+        The inference path: no round trip to numpy (which on CPU also avoids numpy's BLAS threads
+        competing with torch's), and it runs on the GPU next to the model.
+        """
+        import torch
+
+        self._check_fitted()
+        check_m(m, self.anchors.k)
+        if features.shape[-1] != self.W.shape[0]:
+            raise ValueError(f"dimension mismatch: features have width {features.shape[-1]}, the projector {self.W.shape[0]}")
+        key = (str(features.device), features.dtype)
+        if getattr(self, "_torch_key", None) != key:
+            def t(a):
+                return torch.as_tensor(np.asarray(a, dtype=np.float32), device=features.device).to(features.dtype)
+
+            self._torch = (t(self.mu_s), t(self.sigma_s), t(self.W), t(self.mu_t), t(self.anchors.vectors))
+            self._torch_key = key
+        mu_s, sigma_s, w, mu_t, a = self._torch
+        z = ((features - mu_s) / sigma_s) @ w + mu_t
+        cos = torch.nn.functional.normalize(z, dim=-1) @ a.T
+        return cos.topk(m, dim=-1).indices
 
     # -- persistence -------------------------------------------------------------------------
     def _write(self, directory: Path) -> None:

@@ -98,6 +98,20 @@ def build_student(preset: str | StudentPreset, tokenizer, seed: int = 0, max_pos
     return model
 
 
+def make_student(preset: str | StudentPreset, tokenizer, anchors, seed: int = 0, init: str = "default"):
+    """A fresh student of ``preset`` whose vocabulary includes the K control tokens of ``anchors``.
+
+    Extends ``tokenizer`` in place (idempotent), builds the model, initialises the cue rows
+    (``init``: "default" or "anchors", see :func:`ecr_lab.control_tokens.extend_model`). Every
+    condition, the baseline included, gets the same vocabulary, so runs differ only in training.
+    """
+    from .control_tokens import extend_model, extend_tokenizer
+
+    extend_tokenizer(tokenizer, anchors)
+    model = build_student(preset, tokenizer, seed=seed)
+    return extend_model(model, tokenizer, init=init, anchors=anchors, seed=seed)
+
+
 def n_parameters(model) -> int:
     """Number of distinct parameters (tied weights counted once)."""
     return sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
@@ -187,6 +201,13 @@ def embed(
     return np.concatenate(out)
 
 
+def token_features_from_ids(model, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Mean input-token embedding over the attended positions of a tokenised batch: (B, L) -> (B, hidden)."""
+    table = model.get_input_embeddings()
+    w = attention_mask.unsqueeze(-1).to(table.weight.dtype)
+    return (table(input_ids) * w).sum(1) / w.sum(1).clamp(min=1)
+
+
 @torch.no_grad()
 def token_features(model, tokenizer, texts: Sequence[str], batch_size: int = 256, max_length: int = 64) -> np.ndarray:
     """Mean of the input token embeddings over each text: (n,) -> (n, hidden) float32.
@@ -194,11 +215,9 @@ def token_features(model, tokenizer, texts: Sequence[str], batch_size: int = 256
     The default student feature of the projection step: one embedding lookup, no forward pass.
     """
     texts = list(texts)
-    table = model.get_input_embeddings()
-    device = table.weight.device
+    device = model.get_input_embeddings().weight.device
     out = []
     for i in range(0, len(texts), batch_size):
         b = _tokenize(tokenizer, texts[i : i + batch_size], max_length, device)
-        w = b["attention_mask"].unsqueeze(-1).to(table.weight.dtype)
-        out.append(((table(b["input_ids"]) * w).sum(1) / w.sum(1).clamp(min=1)).float().cpu().numpy())
-    return np.concatenate(out) if out else np.zeros((0, table.weight.shape[1]), np.float32)
+        out.append(token_features_from_ids(model, b["input_ids"], b["attention_mask"]).float().cpu().numpy())
+    return np.concatenate(out) if out else np.zeros((0, model.config.hidden_size), np.float32)

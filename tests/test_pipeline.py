@@ -1,0 +1,93 @@
+"""Integration: the whole pipeline on a tiny profile, evaluation views, claims verdicts, the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ecr_lab.cli import main, run_pipeline
+from ecr_lab.config import get_profile
+from ecr_lab.evaluation import claims_table, metric_verdict
+
+TINY = get_profile("fast").replace(units_per_topic=4, train_steps=6, eval_every=3, k_anchors=6, batch_size=8,
+                                   kmeans_restarts=1)
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory, cache_root):
+    out = tmp_path_factory.mktemp("pipe")
+    return run_pipeline(TINY, out, seeds=2, progress=False)
+
+
+def test_pipeline_writes_everything(pipeline):
+    out = pipeline["out"]
+    assert (out / "report.html").stat().st_size > 10_000
+    html = (out / "report.html").read_text()
+    assert "data:image/png;base64" in html and "C5" in html
+    data = json.loads((out / "results.json").read_text())
+    assert {"summary", "claims", "results"} <= set(data)
+    res = pd.read_csv(out / "results.csv")
+    # 2 seeds x (5 conditions on nano + 2 on micro)
+    assert res["run"].nunique() == 14
+    assert set(res["view"]) == {"cue_free", "ecr_inference", "oracle", "projection", "training", "inference"}
+    ecr = res[(res.condition == "ecr") & (res.view == "ecr_inference")]
+    assert {"topic_probe", "retrieval_at_1", "cross_lingual_transfer", "cka_to_teacher"} <= set(ecr.metric)
+    assert res[(res.condition == "baseline")]["view"].isin(["cue_free", "projection", "training"]).all()
+
+
+def test_claims_table_covers_c1_to_c6(pipeline):
+    claims = pipeline["claims"]
+    assert list(dict.fromkeys(claims["claim"])) == ["C1", "C2", "C3", "C4", "C5", "C6"]
+    assert set(claims["verdict"]) <= {"supported", "not supported", "mixed", "n/a"}
+    assert (claims["seeds"] == 2).all()
+    c5 = claims[claims.claim == "C5"].iloc[0]
+    assert "nano" in c5["compared"] and "micro" in c5["compared"]
+
+
+def test_rerun_reuses_finished_runs(pipeline, monkeypatch):
+    import ecr_lab.experiment as exp
+
+    def no_training(*a, **k):
+        raise AssertionError("a finished run was retrained")
+
+    monkeypatch.setattr(exp, "train", no_training)
+    again = run_pipeline(TINY, pipeline["out"], seeds=2, progress=False)
+    assert again["results"]["value"].notna().any()
+
+
+def test_metric_verdict_rules():
+    assert metric_verdict(np.array([0.2, 0.3, 0.25])) == "supported"
+    assert metric_verdict(np.array([0.2, -0.1, 0.05])) == "mixed"
+    assert metric_verdict(np.array([-0.2, -0.1, 0.0])) == "not supported"
+    assert metric_verdict(np.array([0.0])) == "not supported"
+    assert metric_verdict(np.array([])) == "n/a"
+
+
+def test_claims_table_from_synthetic_results():
+    rows = []
+    for seed in range(3):
+        for cond, preset, params, topic in [("baseline", "s", 1, 0.30), ("ecr", "s", 1, 0.50), ("baseline", "l", 3, 0.40)]:
+            for view in ("cue_free", "ecr_inference"):
+                rows.append(dict(run=f"{preset}{cond}{seed}", condition=cond, preset=preset, params=params, seed=seed,
+                                 view=view, metric="topic_probe", value=topic + 0.01 * seed))
+        rows.append(dict(run=f"secr{seed}", condition="ecr", preset="s", params=1, seed=seed, view="inference",
+                         metric="latency_ratio", value=1.02))
+    claims = claims_table(pd.DataFrame(rows))
+    c5 = claims[(claims.claim == "C5") & (claims.metric == "ecr_inference/topic_probe")].iloc[0]
+    assert c5["metric_verdict"] == "supported" and c5["baseline"].startswith("0.410")
+    assert claims[claims.claim == "C6"].iloc[0]["verdict"] == "supported"
+    assert claims[claims.claim == "C1"].iloc[0]["verdict"] == "n/a"
+
+
+def test_cli_demo_summary_only(capsys, cache_root):
+    assert main(["demo", "--summary-only"]) == 0
+    out = capsys.readouterr().out
+    assert "6144 rows" in out and "mean_cos_translations" in out
+
+
+def test_cli_rejects_unknown_profile():
+    with pytest.raises(SystemExit):
+        main(["run", "--profile", "turbo"])

