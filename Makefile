@@ -39,6 +39,8 @@ test: install-dev
 	ECR_LAB_PROFILE=$(PROFILE) $(PY) -m pytest --nbmake tests notebooks
 
 bench: install
+	# faiss-cpu is optional: the anchor benchmark compares with it when it installs
+	$(PIP) install faiss-cpu || echo "faiss-cpu unavailable: the anchor benchmark skips it"
 	ECR_LAB_PROFILE=$(PROFILE) $(PY) bench/run_all.py
 
 clean:

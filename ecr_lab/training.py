@@ -17,7 +17,7 @@ share of student cues ramps from 0 to 1 between two fractions of training, closi
 train/inference gap).
 
 Gradient clipping is **off** by default (claim C3 is about training without it); set
-``clip_grad_norm`` to turn it on. Every step logs loss, grad norm, learning rate and tokens/s;
+``clip_grad_norm`` to turn it on. Every step logs loss, grad norm, learning rate, tokens/s and its wall time;
 every ``eval_every`` steps the loop embeds a fixed probe set and logs the metrics of
 :mod:`ecr_lab.metrics` (drift to the previous evaluation and to the start included).
 
@@ -457,6 +457,7 @@ class Trainer:
             self.opt.step()
             self.sched.step()
             self.opt.zero_grad()
+            self.history[-1]["step_time_s"] = time.perf_counter() - t0
             self.step = step
             bar.update(1)
             bar.set_postfix(loss=f"{self.history[-1]['loss']:.3f}", gnorm=f"{grad_norm:.2f}")

@@ -144,7 +144,7 @@ class CueExplorer:
     def anchors_for(self, k: int):
         """(anchors, projector) for K = k, derived from the training rows and cached."""
         if k not in self._by_k:
-            a = derive_anchors(self.setup.teacher_train, k, seed=self.setup.seed, n_init=2, progress=False)
+            a = derive_anchors(self.setup.teacher_train, k, seed=self.setup.seed, n_init=2)
             p = AnchorProjector(a, method=self.run.config.projection).fit(self._train_feats, self.setup.teacher_train)
             self._by_k[k] = (a, p)
         return self._by_k[k]

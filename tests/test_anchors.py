@@ -20,8 +20,8 @@ from ecr_lab.anchors import (
 
 def test_recovers_clusters_and_is_deterministic():
     x, y = clustered(k=4)
-    a = derive_anchors(x, 4, seed=7, progress=False)
-    b = derive_anchors(x, 4, seed=7, progress=False)
+    a = derive_anchors(x, 4, seed=7)
+    b = derive_anchors(x, 4, seed=7)
     assert np.array_equal(a.vectors, b.vectors) and np.array_equal(a.labels, b.labels)
     assert purity(y, a.labels) == 1.0
     assert np.allclose(np.linalg.norm(a.vectors, axis=1), 1, atol=1e-5)
@@ -37,7 +37,7 @@ def test_more_restarts_never_worse():
 
 def test_assign_top_m():
     x, y = clustered(k=4)
-    a = derive_anchors(x, 4, progress=False)
+    a = derive_anchors(x, 4)
     ids, scores = a.assign(x, m=2)
     assert ids.shape == scores.shape == (len(x), 2)
     assert np.array_equal(ids[:, 0], a.labels)
@@ -58,12 +58,12 @@ def test_assign_top_m():
 )
 def test_bad_input(x, k, match):
     with pytest.raises(ValueError, match=match):
-        derive_anchors(x, k, progress=False)
+        derive_anchors(x, k)
 
 
 def test_assign_errors():
     x, _ = clustered(k=3, d=8)
-    a = derive_anchors(x, 3, progress=False)
+    a = derive_anchors(x, 3)
     with pytest.raises(ValueError, match="dimension mismatch"):
         a.assign(np.ones((2, 5)), m=1)
     with pytest.raises(ValueError, match="between 1 and K=3"):
@@ -74,7 +74,7 @@ def test_assign_errors():
 
 def test_save_load_roundtrip_and_errors(tmp_path):
     x, _ = clustered(k=3, d=8)
-    a = derive_anchors(x, 3, seed=5, teacher="t", corpus_hash="abc", progress=False)
+    a = derive_anchors(x, 3, seed=5, teacher="t", corpus_hash="abc")
     a.save(tmp_path / "anc")
     b = AnchorSet.load(tmp_path / "anc")
     assert np.array_equal(a.vectors, b.vectors) and b.teacher == "t" and b.seed == 5 and b.corpus_hash == "abc"
@@ -104,7 +104,7 @@ def test_save_load_roundtrip_and_errors(tmp_path):
 
 def test_interrupted_save_keeps_previous(tmp_path, monkeypatch):
     x, _ = clustered(k=3, d=8)
-    a = derive_anchors(x, 3, seed=1, progress=False)
+    a = derive_anchors(x, 3, seed=1)
     a.save(tmp_path / "anc")
     import ecr_lab.anchors as mod
 
@@ -112,7 +112,7 @@ def test_interrupted_save_keeps_previous(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(mod, "atomic_write_json", boom)
-    b = derive_anchors(x, 3, seed=2, progress=False)
+    b = derive_anchors(x, 3, seed=2)
     with pytest.raises(OSError, match="disk full"):
         b.save(tmp_path / "anc")
     assert np.array_equal(AnchorSet.load(tmp_path / "anc").vectors, a.vectors)
@@ -131,7 +131,7 @@ def test_sweep_k_table():
 
 def test_bundled_anchors_are_topic_pure_and_language_mixed(corpus, corpus_embeddings):
     """The opposite of collapse: teacher anchors group meaning across languages."""
-    a = derive_anchors(corpus_embeddings, 24, seed=0, progress=False)
+    a = derive_anchors(corpus_embeddings, 24, seed=0)
     topic_purity = purity(corpus.topic_labels, a.labels)
     lang_purity = purity(corpus.langs, a.labels)
     assert topic_purity > 0.6, topic_purity

@@ -112,7 +112,7 @@ def test_extend_model(tokenizer, init):
     model = LlamaForCausalLM(LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64,
                                          num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=2))
     r = np.random.default_rng(0)
-    anchors = derive_anchors(r.standard_normal((40, 12)), 4, progress=False)
+    anchors = derive_anchors(r.standard_normal((40, 12)), 4)
     extend_tokenizer(tokenizer, anchors)
     extend_model(model, tokenizer, init=init, anchors=anchors)
     emb = model.get_input_embeddings().weight

@@ -21,7 +21,7 @@ def _student_of(teacher, d_s, noise=0.05, seed=0):
 @pytest.mark.parametrize("d_s", [8, 24])
 def test_recovers_teacher_anchors(method, d_s):
     t, _ = clustered(k=5, d=16, n_per=60, noise=0.1)
-    a = derive_anchors(t, 5, progress=False)
+    a = derive_anchors(t, 5)
     s = _student_of(t, d_s)
     p = AnchorProjector(a, method=method, alpha=1e-3).fit(s[::2], t[::2])
     agree = anchor_agreement(p.cues(s[1::2], m=1)[:, 0], a.assign(t[1::2])[0][:, 0])
@@ -30,7 +30,7 @@ def test_recovers_teacher_anchors(method, d_s):
 
 def test_scores_are_softmax_with_temperature():
     t, _ = clustered(k=4, d=8)
-    a = derive_anchors(t, 4, progress=False)
+    a = derive_anchors(t, 4)
     p = AnchorProjector(a).fit(t, t)
     hot, cold = p.scores(t[:5], temperature=1.0), p.scores(t[:5], temperature=0.01)
     assert hot.shape == (5, 4) and np.allclose(hot.sum(1), 1, atol=1e-5)
@@ -42,7 +42,7 @@ def test_scores_are_softmax_with_temperature():
 
 def test_errors():
     t, _ = clustered(k=3, d=8)
-    a = derive_anchors(t, 3, progress=False)
+    a = derive_anchors(t, 3)
     with pytest.raises(ValueError, match="unknown projection method"):
         AnchorProjector(a, method="magic")
     p = AnchorProjector(a)
@@ -63,7 +63,7 @@ def test_errors():
 
 def test_saved_with_the_anchors(tmp_path):
     t, _ = clustered(k=3, d=8)
-    a = derive_anchors(t, 3, progress=False)
+    a = derive_anchors(t, 3)
     s = _student_of(t, 6)
     p = AnchorProjector(a, method="procrustes", temperature=0.2).fit(s, t)
     p.save(tmp_path / "bundle")
@@ -79,7 +79,7 @@ def test_cues_torch_matches_numpy():
     import torch
 
     t, _ = clustered(k=5, d=16, n_per=30, noise=0.2)
-    a = derive_anchors(t, 5, progress=False)
+    a = derive_anchors(t, 5)
     s = _student_of(t, 12, noise=0.5)
     p = AnchorProjector(a).fit(s, t)
     assert np.array_equal(p.cues(s, m=3), p.cues_torch(torch.as_tensor(s, dtype=torch.float32), m=3).numpy())

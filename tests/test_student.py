@@ -51,7 +51,7 @@ def test_presets_grow_about_3x(corpus):
 
 def test_embed_excludes_cues_and_ignores_padding(tok):
     rng = np.random.default_rng(0)
-    anchors = derive_anchors(rng.standard_normal((30, 8)), 4, progress=False)
+    anchors = derive_anchors(rng.standard_normal((30, 8)), 4)
     model = make_student("nano", tok, anchors, seed=0)
     a = embed(model, tok, TEXTS, batch_size=4, progress=False)
     b = np.concatenate([embed(model, tok, [t], progress=False) for t in TEXTS])

@@ -22,7 +22,7 @@ def setup_small(corpus, corpus_embeddings):
     tr, te = sub.split(0.25, seed=0)
     tr_idx = np.flatnonzero(sub.frame["pair_id"].isin(set(tr.pair_ids)).to_numpy())
     te_idx = np.flatnonzero(sub.frame["pair_id"].isin(set(te.pair_ids)).to_numpy())
-    anchors = derive_anchors(emb[tr_idx], 8, seed=0, progress=False)
+    anchors = derive_anchors(emb[tr_idx], 8, seed=0)
     tok = train_tokenizer(tr.texts, vocab_size=600)
     return tr, emb[tr_idx], te, emb[te_idx], anchors, tok
 

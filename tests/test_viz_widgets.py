@@ -45,7 +45,7 @@ def test_every_chart_builder_is_valid_and_renders(trained, corpus, corpus_embedd
     res = evaluate(run, setup.test, setup.teacher_test)
     _valid_png(viz.metric_bars(res, "topic_probe"))
     _valid_png(viz.sweep_chart(sweep_k(x, [2, 3], topics=sub.topic_labels, langs=sub.langs)))
-    _valid_png(viz.anchor_map(x, sub, derive_anchors(x, 4, progress=False)))
+    _valid_png(viz.anchor_map(x, sub, derive_anchors(x, 4)))
     table = pd.DataFrame({"topic_probe": [0.9, 0.1], "anisotropy": [0.1, 0.5]}, index=pd.Index(["t", "s"], name="space"))
     _valid_png(viz.metric_table_chart(table))
     _valid_png(viz.metric_over_steps(run.evals, "topic_probe", marker_step=2))

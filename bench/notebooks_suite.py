@@ -1,0 +1,47 @@
+"""5. Notebook suite: wall time and peak memory of each notebook in the fast profile, each executed
+in a fresh kernel (nbclient), cold (empty workspace) then warm (artifacts cached).
+Targets: under 3 minutes and under 3 GiB each on 2 cores."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import headline, show  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+RUNNER = r"""
+import json, resource, sys, time, nbformat
+from nbclient import NotebookClient
+nb = nbformat.read(sys.argv[1], as_version=4)
+t0 = time.perf_counter()
+NotebookClient(nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": sys.argv[2]}}).execute()
+wall = time.perf_counter() - t0
+peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # the kernel (largest child)
+print(json.dumps({"wall_s": wall, "peak_gib": peak_kib / 2**20}))
+"""
+
+
+def main() -> None:
+    rows = []
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, ECR_LAB_PROFILE="fast", ECR_LAB_CACHE=cache)
+        for phase in ("cold", "warm"):
+            for nb in sorted((ROOT / "notebooks").glob("*.ipynb")):
+                out = subprocess.run([sys.executable, "-c", RUNNER, str(nb), str(nb.parent)], env=env,
+                                     capture_output=True, text=True, check=True)
+                r = json.loads(out.stdout.strip().splitlines()[-1])
+                rows.append({"notebook": nb.stem, "phase": phase, **r})
+    df = show("Notebooks in the fast profile (fresh kernel each; cold = empty cache)", rows)
+    cold = df[df.phase == "cold"]
+    headline(f"slowest notebook {cold.wall_s.max():.0f} s cold (target < 180 s), peak memory {df.peak_gib.max():.2f} GiB "
+             f"(target < 3 GiB); suite {cold.wall_s.sum():.0f} s cold, {df[df.phase == 'warm'].wall_s.sum():.0f} s warm")
+
+
+if __name__ == "__main__":
+    main()
