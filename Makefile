@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check
 PROFILE ?= fast
 
-.PHONY: lab demo test bench install install-dev clean
+.PHONY: lab demo test bench install install-dev browser clean
 
 # torch==2.13.0 goes first, alone: any other spec (or a dependency pulling torch in before it is
 # installed) downloads several GB of CUDA packages. Everything after only finds it satisfied.
@@ -35,12 +35,19 @@ lab: install
 demo: install
 	$(VENV)/bin/ecr-lab demo
 
-test: install-dev
+# The browser test drives JupyterLab in Debian's Chromium (never a downloaded browser). Installed
+# when missing and apt-get is usable (root, as on CI); otherwise that one test is skipped.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk) \
+	  || echo "chromium could not be installed: the browser test will be skipped (apt-get install -y chromium)"; }
+
+test: install-dev browser
 	ECR_LAB_PROFILE=$(PROFILE) $(PY) -m pytest --nbmake tests notebooks
 
 bench: install
 	# faiss-cpu is optional: the anchor benchmark compares with it when it installs
-	$(PIP) install faiss-cpu || echo "faiss-cpu unavailable: the anchor benchmark skips it"
+	$(PIP) install -e ".[bench]" || echo "faiss-cpu unavailable: the anchor benchmark skips it"
 	ECR_LAB_PROFILE=$(PROFILE) $(PY) bench/run_all.py
 
 clean:

@@ -21,11 +21,13 @@ CONDITION_ORDER = ["baseline", "ecr", "random_cues", "kd", "ecr+kd"]
 
 
 def enable_offline() -> None:
-    """Render charts in Jupyter without network (needs anywidget + vl-convert-python)."""
+    """Render charts in Jupyter without network (anywidget + vl-convert-python), as SVG (crisp, and
+    its marks can be read from the page, which the browser test does)."""
+    # one call: set_embed_options() afterwards would re-enable the renderer without offline=True
     try:
-        alt.renderers.enable("jupyter", offline=True)
+        alt.renderers.enable("jupyter", offline=True, embed_options={"renderer": "svg"})
     except Exception:  # pragma: no cover - plain Python without a notebook frontend
-        alt.renderers.enable("default")
+        alt.renderers.enable("default", embed_options={"renderer": "svg"})
 
 
 def project_2d(x: np.ndarray, method: str = "pca", seed: int = 0) -> np.ndarray:

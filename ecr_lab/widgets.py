@@ -13,6 +13,7 @@ the widget tree to display.
 
 from __future__ import annotations
 
+import html
 import unicodedata
 from pathlib import Path
 
@@ -131,10 +132,13 @@ class CueExplorer:
         self._topics: dict[int, list] = {}
         self.text = W.Text(value=text, placeholder="Type a sentence in en, de, fr, es, ru, zh, ja or ar",
                            description="Sentence", continuous_update=False, layout=W.Layout(width="640px"))
-        self.k = W.SelectionSlider(options=list(ks), value=run.anchors.k, description="K", continuous_update=False)
+        wide = {"description_width": "initial"}
+        self.k = W.SelectionSlider(options=list(ks), value=run.anchors.k, description="K", continuous_update=False,
+                                   style=wide)
         self.temperature = W.FloatLogSlider(value=0.1, base=10, min=-2, max=0, step=0.1, description="Temperature",
-                                            continuous_update=False)
-        self.m = W.IntSlider(value=run.config.m_cues, min=1, max=4, description="m cues", continuous_update=False)
+                                            continuous_update=False, style=wide)
+        self.m = W.IntSlider(value=run.config.m_cues, min=1, max=4, description="m cues", continuous_update=False,
+                             style=wide)
         self.info_out, self.chart_out = W.Output(), W.Output()
         self.result: dict = {}
         for w in (self.text, self.k, self.temperature, self.m):
@@ -198,15 +202,15 @@ class CueExplorer:
         with self.info_out:
             self.info_out.clear_output(wait=True)
             if not r["ok"]:
-                display(HTML(f"<p style='color:#a15c00'>{r['message']}</p>"))
+                display(HTML(f"<p style='color:#a15c00'>{html.escape(r['message'])}</p>"))
             else:
                 def fmt(ids):
-                    return ", ".join(f"<code>{cue_token(a)}</code> ({r['topics'][a]})" for a in ids)
+                    return ", ".join(f"<code>{html.escape(cue_token(a))}</code> ({html.escape(str(r['topics'][a]))})" for a in ids)
 
                 display(HTML(
                     f"<p><b>Teacher anchors</b> (offline, for reference): {fmt(r['teacher'])}<br>"
                     f"<b>Student's projected anchors</b> (what ECR uses at inference): {fmt(r['student'])}<br>"
-                    f"<b>Input the student sees</b>: <code>{r['cues']}</code> {self.text.value}<br>"
+                    f"<b>Input the student sees</b>: <code>{html.escape(r['cues'])}</code> {html.escape(self.text.value)}<br>"
                     f"Top-1 agreement: <b>{'yes' if r['agree'] else 'no'}</b></p>"))
         with self.chart_out:
             self.chart_out.clear_output(wait=True)
