@@ -113,7 +113,7 @@ def extend_model(model, tokenizer, init: str = "default", anchors=None, projecto
         emb = model.get_input_embeddings().weight
         d_e = emb.shape[1]
         a = anchors.vectors.astype(np.float64)  # (K, d_t)
-        if projector is not None and projector.fitted and projector.in_dim == d_e:
+        if projector is not None and projector.fitted and projector.method != "classifier" and projector.in_dim == d_e:
             mapped = (a - projector.mu_t) @ np.linalg.pinv(projector.W.astype(np.float64))  # (K, d_s)
             mapped = mapped * projector.sigma_s + projector.mu_s
         else:

@@ -27,7 +27,7 @@ import pandas as pd
 import torch
 
 from . import metrics
-from .student import embed, n_parameters, token_features, token_features_from_ids
+from .student import cue_features, cue_features_from_ids, embed, n_parameters
 
 ID_COLUMNS = ["run", "condition", "preset", "params", "seed", "view", "metric", "value"]
 
@@ -60,9 +60,9 @@ def training_summary(run) -> dict:
 def inference_overhead(run, texts: Sequence[str], batch_size: int = 32, repeats: int = 3) -> dict:
     """Latency of the model with ECR divided by the same model without, on the same texts.
 
-    Both sides tokenise and run one forward pass per batch; the ECR side also takes the mean token
-    embedding of the batch it already tokenised, projects it, picks the top-m anchors and prepends
-    their cue tokens (m more positions). Best of ``repeats`` each, measured alternately in one
+    Both sides tokenise and run one forward pass per batch; the ECR side also computes the run's cue
+    feature from the batch it already tokenised (a lookup, or one more forward pass for "hidden"),
+    projects it, picks the top-m anchors and prepends their cue tokens (m more positions). Best of ``repeats`` each, measured alternately in one
     process. Returns {"latency_ratio", "ms_per_text_plain", "ms_per_text_ecr"}."""
     from .control_tokens import prepend_cues
 
@@ -81,7 +81,8 @@ def inference_overhead(run, texts: Sequence[str], batch_size: int = 32, repeats:
         for i in range(0, len(texts), batch_size):
             chunk = texts[i : i + batch_size]
             b = tok(chunk, padding=True, truncation=True, max_length=run.config.max_length, return_tensors="pt").to(device)
-            cues = proj.cues_torch(token_features_from_ids(model, b["input_ids"], b["attention_mask"]), m)
+            feats = cue_features_from_ids(model, b["input_ids"], b["attention_mask"], run.config.cue_feature)
+            cues = proj.cues_torch(feats, m)
             b = prepend_cues({"input_ids": b["input_ids"], "attention_mask": b["attention_mask"]}, cues, tok)
             model(**b)
 
@@ -115,7 +116,7 @@ def evaluate(run, corpus, teacher_embeddings: np.ndarray, overhead_texts: int = 
     rows += _rows(ids, "cue_free", view(None))
     teacher_cues = run.anchors.assign(teacher_embeddings, cfg.m_cues)[0]
     if run.projector is not None and run.projector.fitted:
-        feats = token_features(run.model, run.tokenizer, texts, max_length=cfg.max_length)
+        feats = cue_features(run.model, run.tokenizer, texts, cfg.cue_feature, max_length=cfg.max_length)
         projected = run.projector.cues(feats, cfg.m_cues)
         rows += _rows(ids, "projection", {
             "anchor_agreement": metrics.anchor_agreement(projected[:, 0], teacher_cues[:, 0]),

@@ -19,6 +19,10 @@ Two maps, chosen with ``method``:
   (r = min(d_s, d_t, n-1)) plus one scale: PCA on each side is the learned dimension match, then
   orthogonal Procrustes aligns them. Fewer parameters, so it over-fits less on small data, but it
   can only rotate, not reshape.
+- ``"classifier"``: a K-way logistic regression from standardised features to the teacher's
+  top-1 anchor of each row (the offline teacher assignment). It does not map into the teacher
+  space at all: it learns the decision the cues need. Its logits x 0.1 play the role of the
+  cosines, so ``scores(T=0.1)`` are the classifier's own probabilities.
 
 **Cost.** Per input: one (d_s x d_t) and one (d_t x K) matrix-vector product; for a 128-wide
 student, the 512-d offline teacher and K = 24 that is about 78 thousand multiply-adds, far below a
@@ -37,7 +41,9 @@ from .anchors import AnchorSet, _unit, check_embeddings, check_m
 
 FORMAT = "ecr_lab.projector"
 FORMAT_VERSION = 1
-METHODS = ("ridge", "procrustes")
+METHODS = ("ridge", "procrustes", "classifier")
+#: the classifier's logits are scaled by this so that temperature 0.1 gives its own probabilities
+CLASSIFIER_SCALE = 0.1
 
 
 def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -71,6 +77,7 @@ class AnchorProjector:
         self.sigma_s: np.ndarray | None = None
         self.W: np.ndarray | None = None
         self.mu_t: np.ndarray | None = None
+        self.b: np.ndarray | None = None  # classifier intercepts (K,)
         self._torch_key = None
 
     # -- fitting -----------------------------------------------------------------------------
@@ -106,7 +113,7 @@ class AnchorProjector:
         if self.method == "ridge":
             gram = xs.T @ xs + self.alpha * n * np.eye(d)
             self.W = np.linalg.solve(gram, xs.T @ yc)
-        else:
+        elif self.method == "procrustes":
             r = min(d, yc.shape[1], n - 1)
             ps = np.linalg.svd(xs, full_matrices=False)[2][:r].T  # (d_s, r) student principal axes
             pt = np.linalg.svd(yc, full_matrices=False)[2][:r].T  # (d_t, r) teacher principal axes
@@ -115,17 +122,37 @@ class AnchorProjector:
             rot = u @ vt  # orthogonal Procrustes solution (r, r)
             scale = s.sum() / max((a**2).sum(), 1e-12)
             self.W = scale * ps @ rot @ pt.T  # (d_s, d_t)
+        else:
+            self.W, self.b = self._fit_classifier(xs, self.anchors.assign(y.astype(np.float32), 1)[0][:, 0])
         self.W = self.W.astype(np.float32)
         self._torch_key = None
         return self
 
-    def _check_fitted(self) -> None:
-        if self.W is None:
-            raise RuntimeError("the projector is not fitted; call fit(features, teacher_embeddings) first")
+    def _fit_classifier(self, xs: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Multinomial logistic regression (scikit-learn) -> W (d_s, K), b (K,); anchors never seen
+        as a top-1 label get a very low intercept."""
+        from sklearn.linear_model import LogisticRegression
 
-    # -- inference ---------------------------------------------------------------------------
-    def transform(self, features: np.ndarray) -> np.ndarray:
-        """Student features (n, d_s) -> unit rows in the teacher space (n, d_t)."""
+        classes = np.unique(labels)
+        if len(classes) < 2:
+            raise ValueError("the classifier projection needs rows assigned to at least 2 different anchors")
+        clf = LogisticRegression(C=1.0 / max(self.alpha, 1e-6), max_iter=1000).fit(xs, labels)
+        w = np.zeros((xs.shape[1], self.anchors.k))
+        b = np.full(self.anchors.k, -1e4)
+        coef = clf.coef_ if len(classes) > 2 else np.vstack([-clf.coef_, clf.coef_]) / 2
+        icpt = clf.intercept_ if len(classes) > 2 else np.array([-clf.intercept_[0], clf.intercept_[0]]) / 2
+        w[:, clf.classes_] = coef.T
+        b[clf.classes_] = icpt
+        return w, b.astype(np.float32)
+
+    def _similarity(self, features: np.ndarray) -> np.ndarray:
+        """Cosines to the anchors (maps) or scaled logits (classifier). (n, d_s) -> (n, K)."""
+        if self.method == "classifier":
+            x = self._standardise(features)
+            return (x @ self.W + self.b) * CLASSIFIER_SCALE
+        return self.transform(features) @ self.anchors.vectors.T
+
+    def _standardise(self, features: np.ndarray) -> np.ndarray:
         self._check_fitted()
         x = check_embeddings(features, "features", dim=None)
         if x.shape[1] != self.W.shape[0]:
@@ -133,20 +160,29 @@ class AnchorProjector:
                 f"dimension mismatch: features have width {x.shape[1]} but the projector was fitted on "
                 f"{self.W.shape[0]}; use the same student feature as at fit time"
             )
-        z = ((x - self.mu_s) / self.sigma_s).astype(np.float32) @ self.W + self.mu_t.astype(np.float32)
+        return ((x - self.mu_s) / self.sigma_s).astype(np.float32)
+
+    def _check_fitted(self) -> None:
+        if self.W is None:
+            raise RuntimeError("the projector is not fitted; call fit(features, teacher_embeddings) first")
+
+    # -- inference ---------------------------------------------------------------------------
+    def transform(self, features: np.ndarray) -> np.ndarray:
+        """Student features (n, d_s) -> unit rows in the teacher space (n, d_t) (ridge / procrustes)."""
+        if self.method == "classifier":
+            raise ValueError("the classifier projection scores anchors directly; it has no map into the teacher space")
+        z = self._standardise(features) @ self.W + self.mu_t.astype(np.float32)
         return _unit(z).astype(np.float32)
 
     def scores(self, features: np.ndarray, temperature: float | None = None) -> np.ndarray:
-        """Softmax over cosines to the anchors. (n, d_s) -> (n, K), rows sum to 1."""
+        """Softmax over cosines to the anchors (or scaled logits). (n, d_s) -> (n, K), rows sum to 1."""
         t = self.temperature if temperature is None else check_temperature(temperature)
-        cos = self.transform(features) @ self.anchors.vectors.T
-        return softmax(cos / t, axis=1).astype(np.float32)
+        return softmax(self._similarity(features) / t, axis=1).astype(np.float32)
 
     def cues(self, features: np.ndarray, m: int = 1) -> np.ndarray:
         """Top-m anchor ids per row, best first. (n, d_s) -> (n, m) int64."""
         check_m(m, self.anchors.k)
-        cos = self.transform(features) @ self.anchors.vectors.T
-        return np.argsort(-cos, axis=1, kind="stable")[:, :m].astype(np.int64)
+        return np.argsort(-self._similarity(features), axis=1, kind="stable")[:, :m].astype(np.int64)
 
     def cues_torch(self, features, m: int = 1):
         """The same top-m cues, computed in torch on the features' device: (n, d_s) tensor -> (n, m) long.
@@ -165,23 +201,27 @@ class AnchorProjector:
             def t(a):
                 return torch.as_tensor(np.asarray(a, dtype=np.float32), device=features.device).to(features.dtype)
 
-            self._torch = (t(self.mu_s), t(self.sigma_s), t(self.W), t(self.mu_t), t(self.anchors.vectors))
+            extra = self.b if self.method == "classifier" else self.mu_t
+            self._torch = (t(self.mu_s), t(self.sigma_s), t(self.W), t(extra), t(self.anchors.vectors))
             self._torch_key = key
-        mu_s, sigma_s, w, mu_t, a = self._torch
-        z = ((features - mu_s) / sigma_s) @ w + mu_t
-        cos = torch.nn.functional.normalize(z, dim=-1) @ a.T
-        return cos.topk(m, dim=-1).indices
+        mu_s, sigma_s, w, extra, a = self._torch
+        z = ((features - mu_s) / sigma_s) @ w + extra
+        sim = z if self.method == "classifier" else torch.nn.functional.normalize(z, dim=-1) @ a.T
+        return sim.topk(m, dim=-1).indices
 
     # -- persistence -------------------------------------------------------------------------
     def _write(self, directory: Path) -> None:
         from safetensors.numpy import save_file
 
         self._check_fitted()
-        save_file({"W": self.W, "mu_s": self.mu_s.astype(np.float32), "sigma_s": self.sigma_s.astype(np.float32),
-                   "mu_t": self.mu_t.astype(np.float32)}, str(directory / "projector.safetensors"))
+        tensors = {"W": self.W, "mu_s": self.mu_s.astype(np.float32), "sigma_s": self.sigma_s.astype(np.float32),
+                   "mu_t": self.mu_t.astype(np.float32)}
+        if self.b is not None:
+            tensors["b"] = self.b.astype(np.float32)
+        save_file(tensors, str(directory / "projector.safetensors"))
         atomic_write_json(directory / "projector.json", {
             "format": FORMAT, "format_version": FORMAT_VERSION, "method": self.method, "alpha": self.alpha,
-            "temperature": self.temperature, "in_dim": int(self.W.shape[0]), "out_dim": int(self.W.shape[1]),
+            "temperature": self.temperature, "in_dim": int(self.W.shape[0]), "out_dim": int(self.anchors.dim),
             "anchors_k": self.anchors.k, "teacher": self.anchors.teacher,
         })
 
@@ -208,7 +248,7 @@ class AnchorProjector:
         except Exception as e:
             raise ValueError(f"{directory}/projector.safetensors is missing or corrupt ({e}); fit and save again") from e
         p = cls(anchors, method=meta["method"], alpha=meta["alpha"], temperature=meta["temperature"])
-        p.W, p.mu_s, p.sigma_s, p.mu_t = t["W"], t["mu_s"], t["sigma_s"], t["mu_t"]
+        p.W, p.mu_s, p.sigma_s, p.mu_t, p.b = t["W"], t["mu_s"], t["sigma_s"], t["mu_t"], t.get("b")
         return p
 
     def __repr__(self) -> str:

@@ -221,3 +221,25 @@ def token_features(model, tokenizer, texts: Sequence[str], batch_size: int = 256
         b = _tokenize(tokenizer, texts[i : i + batch_size], max_length, device)
         out.append(token_features_from_ids(model, b["input_ids"], b["attention_mask"]).float().cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, model.config.hidden_size), np.float32)
+
+
+CUE_FEATURES = ("tokens", "hidden")
+
+
+def cue_features(model, tokenizer, texts: Sequence[str], feature: str = "tokens", max_length: int = 64) -> np.ndarray:
+    """The student feature the projection step reads: ``"tokens"`` (mean input token embedding, one
+    lookup) or ``"hidden"`` (mean-pooled last hidden state, one extra forward pass). (n,) -> (n, hidden)."""
+    if feature == "tokens":
+        return token_features(model, tokenizer, texts, max_length=max_length)
+    if feature == "hidden":
+        return embed(model, tokenizer, texts, layer=-1, max_length=max_length, progress=False)
+    raise ValueError(f"unknown cue feature {feature!r}; choose one of {CUE_FEATURES}")
+
+
+def cue_features_from_ids(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, feature: str = "tokens") -> torch.Tensor:
+    """:func:`cue_features` of an already tokenised batch, in torch: (B, L) -> (B, hidden)."""
+    if feature == "tokens":
+        return token_features_from_ids(model, input_ids, attention_mask)
+    hs = model(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True).hidden_states[-1]
+    w = attention_mask.unsqueeze(-1).to(hs.dtype)
+    return (hs * w).sum(1) / w.sum(1).clamp(min=1)

@@ -12,9 +12,14 @@ Conditions (DESIGN.md §1):
 =============== ==================================================================================
 
 Cue source while training (``cue_source``): ``"teacher"`` (the offline assignment, default),
-``"student"`` (the student's own projection, refitted at each evaluation), or ``"schedule"`` (the
+``"student"`` (the student's own projection, refitted at each evaluation), ``"schedule"`` (the
 share of student cues ramps from 0 to 1 between two fractions of training, closing the
-train/inference gap).
+train/inference gap), or ``"soft"``: each of the m cue positions gets a Gumbel-softmax mix of the
+cue-token embeddings, weighted by a trainable projection of the student's own mean token
+embedding onto the anchors (initialised from a ridge fit to the teacher). The LM loss reaches the
+projection and the token embeddings through the mix, so the loss itself shapes the student's
+features toward the anchors, still with no auxiliary loss; at inference the same projection picks
+hard top-m cues.
 
 Gradient clipping is **off** by default (claim C3 is about training without it); set
 ``clip_grad_norm`` to turn it on. Every step logs loss, grad norm, learning rate, tokens/s and its wall time;
@@ -50,7 +55,7 @@ from .control_tokens import ECRCollator, count_cue_tokens, cue_token_ids
 from .projection import AnchorProjector
 
 CONDITIONS = ("baseline", "ecr", "random_cues", "kd", "ecr+kd")
-CUE_SOURCES = ("teacher", "student", "schedule")
+CUE_SOURCES = ("teacher", "student", "schedule", "soft")
 RUN_FORMAT = "ecr_lab.run"
 CHECKPOINT_FORMAT = "ecr_lab.checkpoint"
 FORMAT_VERSION = 1
@@ -76,6 +81,9 @@ class TrainConfig:
     cue_source: str = "teacher"
     #: with cue_source="schedule": student-cue share ramps 0 -> 1 between these fractions of training
     schedule: tuple[float, float] = (0.3, 0.8)
+    #: with cue_source="soft": temperature of the router's cosines and of the Gumbel-softmax mix
+    soft_temperature: float = 0.1
+    gumbel_tau: float = 1.0
     #: weight of the KD term (conditions kd and ecr+kd)
     kd_weight: float = 1.0
     max_length: int = 64
@@ -85,8 +93,10 @@ class TrainConfig:
     keep_checkpoints: int = 2
     #: layer whose mean-pooled hidden states are the student embedding (metrics, KD)
     layer: int = -1
-    #: projection method fitted after training ("ridge" | "procrustes")
+    #: projection method fitted after training ("ridge" | "procrustes" | "classifier")
     projection: str = "ridge"
+    #: student feature the projection reads: "tokens" (mean token embedding) or "hidden" (last layer)
+    cue_feature: str = "tokens"
     seed: int = 0
     device: str = "auto"
     progress: bool = True
@@ -101,6 +111,15 @@ class TrainConfig:
         if self.clip_grad_norm is not None and self.clip_grad_norm <= 0:
             raise ValueError(f"clip_grad_norm must be positive or None, got {self.clip_grad_norm}")
         self.schedule = tuple(self.schedule)
+        from .projection import METHODS
+        from .student import CUE_FEATURES
+
+        if self.projection not in METHODS:
+            raise ValueError(f"unknown projection {self.projection!r}; choose one of {METHODS}")
+        if self.cue_feature not in CUE_FEATURES:
+            raise ValueError(f"unknown cue_feature {self.cue_feature!r}; choose one of {CUE_FEATURES}")
+        if self.cue_source == "soft" and self.cue_feature != "tokens":
+            raise ValueError("soft cues need cue_feature='tokens' (the mix must be differentiable through one lookup)")
 
     @property
     def uses_cues(self) -> bool:
@@ -160,6 +179,33 @@ class KDHead(torch.nn.Module):
 
     def forward(self, pooled: torch.Tensor) -> torch.Tensor:
         return self.proj(pooled)
+
+
+class SoftCueRouter(torch.nn.Module):
+    """Trainable projection step for soft cues: standardised mean token embedding (B, d_s) -> anchor
+    logits (B, K) = cos(f W + b, anchors) / temperature. Initialised from a fitted ridge projector,
+    turned back into one (:meth:`to_projector`) for hard cues at inference."""
+
+    def __init__(self, projector: AnchorProjector, temperature: float):
+        super().__init__()
+        self.W = torch.nn.Parameter(torch.as_tensor(projector.W, dtype=torch.float32).clone())
+        self.b = torch.nn.Parameter(torch.as_tensor(projector.mu_t, dtype=torch.float32).clone())
+        self.register_buffer("mu_s", torch.as_tensor(projector.mu_s, dtype=torch.float32))
+        self.register_buffer("sigma_s", torch.as_tensor(projector.sigma_s, dtype=torch.float32))
+        self.register_buffer("anchors", torch.as_tensor(projector.anchors.vectors, dtype=torch.float32))
+        self.temperature = temperature
+        self._anchor_set = projector.anchors
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        z = ((features - self.mu_s) / self.sigma_s) @ self.W + self.b
+        return torch.nn.functional.normalize(z, dim=-1) @ self.anchors.T / self.temperature
+
+    def to_projector(self) -> AnchorProjector:
+        p = AnchorProjector(self._anchor_set, method="ridge", temperature=self.temperature)
+        p.W = self.W.detach().cpu().numpy().astype(np.float32)
+        p.mu_t = self.b.detach().cpu().numpy().astype(np.float32)
+        p.mu_s, p.sigma_s = self.mu_s.cpu().numpy(), self.sigma_s.cpu().numpy()
+        return p
 
 
 def _pool_text(hidden: torch.Tensor, batch: dict) -> torch.Tensor:
@@ -254,16 +300,30 @@ class Trainer:
         self.eval_set = eval_set
         hidden = model.config.hidden_size
         self.kd_head = KDHead(hidden, anchors.dim) if config.uses_kd else None
+        self.router = None
+        if config.uses_cues and config.cue_source == "soft":
+            if getattr(tokenizer, "padding_side", "right") != "right":
+                raise ValueError("soft cues are prepended as embeddings and need a right-padding tokenizer")
+            from .student import token_features
+
+            init = AnchorProjector(anchors).fit(token_features(model, tokenizer, self.texts, max_length=config.max_length),
+                                                self.teacher)
+            self.router = SoftCueRouter(init, config.soft_temperature)
         params = list(model.parameters()) + (list(self.kd_head.parameters()) if self.kd_head else [])
+        params += list(self.router.parameters()) if self.router is not None else []
         torch.manual_seed(config.seed)
         opt = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
         from transformers import get_cosine_schedule_with_warmup
 
         sched = get_cosine_schedule_with_warmup(opt, min(config.warmup_steps, config.steps // 2), config.steps)
+        extra = [m for m in (self.kd_head, self.router) if m is not None]
+        prepared = self.acc.prepare(model, *extra, opt, sched)
+        self.model, self.opt, self.sched = prepared[0], prepared[-2], prepared[-1]
         if self.kd_head is not None:
-            self.model, self.kd_head, self.opt, self.sched = self.acc.prepare(model, self.kd_head, opt, sched)
-        else:
-            self.model, self.opt, self.sched = self.acc.prepare(model, opt, sched)
+            self.kd_head = prepared[1]
+        if self.router is not None:
+            self.router = prepared[-3]
+        self.cue_vocab = cue_token_ids(tokenizer, anchors.k)
         self.params = params
         self.projector: AnchorProjector | None = None
         self.collator = ECRCollator(tokenizer, max_length=config.max_length)
@@ -285,18 +345,25 @@ class Trainer:
         return idx[self.acc.process_index :: world]
 
     def fit_projector(self, texts=None, teacher=None) -> AnchorProjector:
-        """Fit the projection step on (student token features, teacher rows) of the training set."""
-        from .student import token_features
+        """Fit the projection step on (student cue features, teacher rows) of the training set."""
+        from .student import cue_features
 
         texts = self.texts if texts is None else texts
         teacher = self.teacher if teacher is None else teacher
-        feats = token_features(self.unwrapped, self.tokenizer, texts, max_length=self.cfg.max_length)
+        feats = cue_features(self.unwrapped, self.tokenizer, texts, self.cfg.cue_feature, max_length=self.cfg.max_length)
         self.projector = AnchorProjector(self.anchors, method=self.cfg.projection).fit(feats, teacher)
         return self.projector
 
+    def _update_projector(self) -> AnchorProjector:
+        """Soft cues: the trained router is the projection step; otherwise refit it on current features."""
+        if self.router is not None:
+            self.projector = self.acc.unwrap_model(self.router).to_projector()
+            return self.projector
+        return self.fit_projector()
+
     def _cues(self, step: int, idx: np.ndarray, texts: list[str]) -> np.ndarray | None:
         cfg = self.cfg
-        if not cfg.uses_cues:
+        if not cfg.uses_cues or self.router is not None:
             return None
         if cfg.condition == "random_cues":
             rng = np.random.default_rng([cfg.seed, step, 1])
@@ -304,17 +371,32 @@ class Trainer:
         cues = self.teacher_cues[idx].copy()
         share = student_cue_share(cfg, step)
         if share > 0:
-            from .student import token_features
+            from .student import cue_features
 
             if self.projector is None:
                 self.fit_projector()
             rng = np.random.default_rng([cfg.seed, step, 2])
             use = rng.random(len(idx)) < share
             if use.any():
-                feats = token_features(self.unwrapped, self.tokenizer, [texts[i] for i in np.flatnonzero(use)],
-                                       max_length=cfg.max_length)
+                feats = cue_features(self.unwrapped, self.tokenizer, [texts[i] for i in np.flatnonzero(use)],
+                                     cfg.cue_feature, max_length=cfg.max_length)
                 cues[use] = self.projector.cues(feats, cfg.m_cues)
         return cues
+
+    def _soft_cue_inputs(self, batch: dict) -> dict:
+        """Prepend m soft cue embeddings (Gumbel-softmax mixes of the cue-token rows, weighted by the
+        router's scores of the batch's own mean token embedding): -> inputs_embeds batch, length L + m."""
+        from .student import token_features_from_ids
+
+        ids, mask, labels = batch["input_ids"], batch["attention_mask"], batch["labels"]
+        table = self.model.get_input_embeddings()
+        logits = self.router(token_features_from_ids(self.model, ids, mask))  # (B, K)
+        m = self.cfg.m_cues
+        mix = torch.nn.functional.gumbel_softmax(logits.unsqueeze(1).expand(-1, m, -1), tau=self.cfg.gumbel_tau, dim=-1)
+        cue_vecs = mix @ table.weight[self.cue_vocab.to(ids.device)]  # (B, m, h)
+        ones = torch.ones(ids.shape[0], m, dtype=mask.dtype, device=ids.device)
+        return {"inputs_embeds": torch.cat([cue_vecs, table(ids)], 1), "attention_mask": torch.cat([ones, mask], 1),
+                "labels": torch.cat([torch.full_like(ones, -100, dtype=labels.dtype), labels], 1)}
 
     def _evaluate(self) -> dict:
         from .student import embed
@@ -351,6 +433,7 @@ class Trainer:
             save_model(self.unwrapped, tmp / "model")
             state = {"optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict(), "rng": _rng_state(),
                      "kd_head": self.acc.unwrap_model(self.kd_head).state_dict() if self.kd_head else None,
+                     "router": self.acc.unwrap_model(self.router).state_dict() if self.router is not None else None,
                      "start_emb": self._start_emb, "prev_emb": self._prev_emb}
             torch.save(state, tmp / "trainer_state.pt")
             if self.projector is not None:
@@ -386,6 +469,8 @@ class Trainer:
         self.sched.load_state_dict(state["scheduler"])
         if self.kd_head is not None and state["kd_head"] is not None:
             self.acc.unwrap_model(self.kd_head).load_state_dict(state["kd_head"])
+        if self.router is not None and state.get("router") is not None:
+            self.acc.unwrap_model(self.router).load_state_dict(state["router"])
         _set_rng_state(state["rng"])
         self._start_emb, self._prev_emb = state["start_emb"], state["prev_emb"]
         if (path / "projector").is_dir():
@@ -424,6 +509,8 @@ class Trainer:
             feats = [{"text": t} if cues is None else {"text": t, "cues": c} for t, c in
                      zip(texts, cues if cues is not None else [None] * len(texts), strict=True)]
             batch = {k: v.to(self.acc.device) for k, v in self.collator(feats).items()}
+            if self.router is not None:
+                batch = self._soft_cue_inputs(batch)
             out = self.model(**batch, output_hidden_states=self.kd_head is not None)
             lm_loss = out.loss
             loss = lm_loss
@@ -463,7 +550,7 @@ class Trainer:
             bar.set_postfix(loss=f"{self.history[-1]['loss']:.3f}", gnorm=f"{grad_norm:.2f}")
             if self.eval_set is not None and (step % cfg.eval_every == 0 or step == cfg.steps):
                 if cfg.cue_source != "teacher" and cfg.uses_cues:
-                    self.fit_projector()
+                    self._update_projector()
                 self._evaluate()
             if self.out_dir is not None and (step % every_ck == 0 or step == cfg.steps):
                 last_good = self._checkpoint()
@@ -474,7 +561,7 @@ class Trainer:
         if self.status == "running":
             self.status = "finished"
         if self.status == "finished":
-            self.fit_projector()  # every run gets the projection step, so agreement is comparable
+            self._update_projector()  # every run gets the projection step, so agreement is comparable
         run = Run(config=cfg, model=self.unwrapped, tokenizer=self.tokenizer, anchors=self.anchors,
                   projector=self.projector, history=pd.DataFrame(self.history), evals=pd.DataFrame(self.evals),
                   out_dir=self.out_dir, status=self.status, name=self.name)

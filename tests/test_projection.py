@@ -17,7 +17,7 @@ def _student_of(teacher, d_s, noise=0.05, seed=0):
     return teacher @ mix + noise * r.standard_normal((len(teacher), d_s)) + 3.0
 
 
-@pytest.mark.parametrize("method", ["ridge", "procrustes"])
+@pytest.mark.parametrize("method", ["ridge", "procrustes", "classifier"])
 @pytest.mark.parametrize("d_s", [8, 24])
 def test_recovers_teacher_anchors(method, d_s):
     t, _ = clustered(k=5, d=16, n_per=60, noise=0.1)
@@ -61,6 +61,15 @@ def test_errors():
         p.cues(np.full((1, 8), np.nan))
 
 
+def test_classifier_handles_anchors_never_chosen():
+    t, _ = clustered(k=3, d=8, n_per=30)
+    extra = np.eye(8, dtype=np.float32)[[7]]  # an anchor no row is closest to
+    a = derive_anchors(t, 3)
+    a.vectors = np.vstack([a.vectors, extra])
+    p = AnchorProjector(a, method="classifier").fit(t, t)
+    assert (p.cues(t, 1)[:, 0] != 3).all()
+
+
 def test_saved_with_the_anchors(tmp_path):
     t, _ = clustered(k=3, d=8)
     a = derive_anchors(t, 3)
@@ -75,11 +84,26 @@ def test_saved_with_the_anchors(tmp_path):
         AnchorProjector.load(tmp_path / "bundle", other)
 
 
-def test_cues_torch_matches_numpy():
+@pytest.mark.parametrize("method", ["ridge", "procrustes", "classifier"])
+def test_cues_torch_matches_numpy(method):
     import torch
 
     t, _ = clustered(k=5, d=16, n_per=30, noise=0.2)
     a = derive_anchors(t, 5)
     s = _student_of(t, 12, noise=0.5)
-    p = AnchorProjector(a).fit(s, t)
+    p = AnchorProjector(a, method=method).fit(s, t)
     assert np.array_equal(p.cues(s, m=3), p.cues_torch(torch.as_tensor(s, dtype=torch.float32), m=3).numpy())
+
+
+def test_classifier_projection_scores_and_persistence(tmp_path):
+    t, _ = clustered(k=4, d=8, n_per=40, noise=0.3)
+    a = derive_anchors(t, 4)
+    s = _student_of(t, 6, noise=0.3)
+    p = AnchorProjector(a, method="classifier", alpha=0.1).fit(s, t)
+    own = p.scores(s[:5], temperature=0.1)
+    assert np.allclose(own.sum(1), 1, atol=1e-5) and (own.argmax(1) == p.cues(s[:5], 1)[:, 0]).all()
+    with pytest.raises(ValueError, match="no map into the teacher space"):
+        p.transform(s)
+    p.save(tmp_path / "b")
+    q = AnchorProjector.load(tmp_path / "b")
+    assert q.method == "classifier" and np.allclose(q.scores(s), p.scores(s), atol=1e-6)

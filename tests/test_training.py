@@ -126,3 +126,40 @@ def test_cue_tokens_reach_the_model(setup_small):
     tr, etr, te, ete, anchors, tok = setup_small
     ids = cue_token_ids(tok, anchors.k)
     assert ids.max() < make_student("nano", tok, anchors).get_input_embeddings().weight.shape[0]
+
+
+def test_soft_cues_train_the_projection(setup_small, tmp_path):
+    tr, etr, te, ete, anchors, tok = setup_small
+    cfg = _cfg(condition="ecr", cue_source="soft", steps=6, checkpoint_every=3)
+    trainer_run = train(make_student("nano", tok, anchors, seed=0), tok, tr.texts, etr, anchors, cfg,
+                        out_dir=tmp_path / "a", eval_set=EvalSet(te, ete))
+    assert trainer_run.status == "finished" and np.isfinite(trainer_run.history["loss"]).all()
+    # the projection step at inference is the trained router, not a refit
+    from ecr_lab.projection import AnchorProjector
+    from ecr_lab.student import token_features
+
+    feats = token_features(make_student("nano", tok, anchors, seed=0), tok, tr.texts)
+    init = AnchorProjector(anchors).fit(feats, etr)
+    assert not np.allclose(trainer_run.projector.W, init.W)
+    # resume gives the same weights (Gumbel noise comes from the saved torch RNG)
+    train(make_student("nano", tok, anchors, seed=0), tok, tr.texts, etr, anchors, cfg, out_dir=tmp_path / "b",
+          eval_set=EvalSet(te, ete), stop_at=4)
+    resumed = train(make_student("nano", tok, anchors, seed=5), tok, tr.texts, etr, anchors, cfg, out_dir=tmp_path / "b",
+                    eval_set=EvalSet(te, ete))
+    assert np.allclose(resumed.projector.W, trainer_run.projector.W)
+    for a, b in zip(trainer_run.model.state_dict().values(), resumed.model.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="soft cues need cue_feature='tokens'"):
+        _cfg(cue_source="soft", cue_feature="hidden")
+
+
+@pytest.mark.parametrize("projection, feature", [("classifier", "tokens"), ("procrustes", "hidden")])
+def test_projection_options(setup_small, projection, feature):
+    tr, etr, te, ete, anchors, tok = setup_small
+    run = train(make_student("nano", tok, anchors), tok, tr.texts, etr, anchors,
+                _cfg(steps=3, projection=projection, cue_feature=feature))
+    assert run.projector.method == projection
+    from ecr_lab.evaluation import evaluate
+
+    res = evaluate(run, te, ete, overhead_texts=8)
+    assert {"ecr_inference", "projection", "inference"} <= set(res.view)
