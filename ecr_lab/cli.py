@@ -4,6 +4,8 @@
                       the whole pipeline: corpus -> teacher -> anchors -> students of two sizes x
                       conditions -> evaluation; writes results.json, results.csv, report.html
     ecr-lab demo      corpus table + teacher summary, then `run` on the embedded default (`make demo`)
+    ecr-lab study [--profile P] [--seeds N]
+                      every variant and projection step over seeds (the README's results section)
     ecr-lab ceiling   the offline teacher's ceiling on the bundled corpus (numbers of data/README.md)
 """
 
@@ -64,7 +66,7 @@ def run_pipeline(profile=None, out: str | Path = "ecr_runs", seeds: int | None =
     print(setup)
     runs = train_matrix(setup, out_dir=out / "runs", seeds=seeds, progress=progress)
     results = evaluate_runs(runs, setup)
-    claims = claims_table(results)
+    claims = claims_table(results, ecr_condition=prof.claim_condition)
     wall = time.perf_counter() - t0
     results.to_csv(out / "results.csv", index=False)
     summary = {"profile": prof.name, "seeds": seeds, "machine": machine(), "wall_time_s": round(wall, 1),
@@ -81,7 +83,7 @@ def run_pipeline(profile=None, out: str | Path = "ecr_runs", seeds: int | None =
     probe = setup.eval_set().corpus
     maps = {"teacher": (setup.eval_set().teacher_embeddings, probe)}
     for r in runs:
-        if r.seed == 0 and r.name.startswith(small + "-") and r.condition in ("baseline", "ecr"):
+        if r.seed == 0 and r.name.startswith(small + "-") and r.condition in ("baseline", prof.claim_condition):
             maps[f"{small} {r.condition} (cue-free)"] = (embed(r.model, r.tokenizer, probe.texts, progress=False), probe)
     write_report(out / "report.html", title=f"ecr_lab report ({prof.name} profile)", summary=summary,
                  results=results, claims=claims, histories=hist, maps=maps)
@@ -112,6 +114,37 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def markdown_table(df) -> str:
+    """A pandas DataFrame as a GitHub markdown table (no tabulate dependency)."""
+    cols = [str(c) for c in df.columns]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def cmd_study(args: argparse.Namespace) -> int:
+    from .evaluation import claims_table
+    from .study import projection_table, run_study, variant_table
+
+    out = run_study(args.profile, args.out, seeds=args.seeds, km_sweep=not args.no_km)
+    res = out["results"]
+    parts = [f"# ecr_lab study ({args.profile or 'auto'} profile, {args.seeds} seeds, {out['wall_time_s']:.0f} s)\n",
+             f"Machine: {machine()}\n", "## Variants\n", markdown_table(variant_table(res)),
+             "\n## Projection steps on the trained ECR students\n", markdown_table(projection_table(out["projections"]))]
+    if len(out["km"]):
+        parts += ["\n## K and m (seed 0)\n", markdown_table(variant_table(out["km"]))]
+    for variant in ("ecr", "ecr_soft", "ecr_schedule", "ecr+kd"):
+        if (res.variant == variant).any():
+            sub = res[res.variant.isin(["baseline", variant])].assign(condition=lambda d: d["variant"])
+            table = claims_table(sub, ecr_condition=variant)
+            parts += [f"\n## Claims with `{variant}`\n",
+                      markdown_table(table[["claim", "metric", "baseline", "ecr", "improvement", "metric_verdict", "verdict"]])]
+    text = "\n".join(parts) + "\n"
+    Path(args.out, "study.md").write_text(text)
+    print(text)
+    return 0
+
+
 def cmd_ceiling(args: argparse.Namespace) -> int:
     from .data import load_corpus
     from .teacher import get_teacher
@@ -133,6 +166,12 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--out", default="ecr_runs/demo")
     d.add_argument("--summary-only", action="store_true", help="stop after the corpus and teacher summary")
     d.set_defaults(fn=cmd_demo)
+    st = sub.add_parser("study", help="the study: every variant and projection step over seeds (README results)")
+    st.add_argument("--profile", choices=("fast", "full", "gpu"), default=None)
+    st.add_argument("--out", default="ecr_study")
+    st.add_argument("--seeds", type=int, default=3)
+    st.add_argument("--no-km", action="store_true", help="skip the K and m sweep")
+    st.set_defaults(fn=cmd_study)
     c = sub.add_parser("ceiling", help="the offline teacher's ceiling on the bundled corpus")
     c.add_argument("--seed", type=int, default=0)
     c.set_defaults(fn=cmd_ceiling)

@@ -44,6 +44,9 @@ class Profile:
     student_presets: tuple[str, str] = ("nano", "micro")
     #: students of shrinking size shown in notebook 01 (largest first), trained as baselines
     collapse_presets: tuple[str, ...] = ("micro", "nano")
+    #: the ECR condition the claims table tests (the study's winner: ECR on top of distillation);
+    #: the large student runs baseline and this condition
+    claim_condition: str = "ecr+kd"
     #: conditions run on the small student
     conditions: tuple[str, ...] = ("baseline", "ecr", "random_cues", "kd", "ecr+kd")
     train_steps: int = 200

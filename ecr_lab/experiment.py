@@ -91,7 +91,7 @@ def prepare(profile: Profile | str | None = None, seed: int = 0, corpus: Corpus 
             anchors = saved
     if anchors is None:
         anchors = derive_anchors(e_train, profile.k_anchors, seed=seed, n_init=profile.kmeans_restarts,
-                                 teacher=enc.name, corpus_hash=train_c.content_hash(), progress=False)
+                                 teacher=enc.name, corpus_hash=train_c.content_hash())
         if anchors_dir is not None:
             anchors.save(anchors_dir)
     tok = train_tokenizer(train_c.texts, vocab_size=vocab_size)
@@ -100,12 +100,13 @@ def prepare(profile: Profile | str | None = None, seed: int = 0, corpus: Corpus 
 
 
 def run_plan(profile: Profile, seeds: int | None = None) -> list[tuple[str, str, int]]:
-    """(preset, condition, seed) triples: every condition on the small student, baseline and ECR on the large."""
+    """(preset, condition, seed) triples: every condition on the small student; the baseline and the
+    claim condition (default ECR+KD) on the large one."""
     small, large = profile.student_presets
     plan = []
     for s in range(seeds or profile.seeds):
         plan += [(small, c, s) for c in profile.conditions]
-        plan += [(large, c, s) for c in ("baseline", "ecr")]
+        plan += [(large, c, s) for c in ("baseline", profile.claim_condition)]
     return plan
 
 
@@ -118,9 +119,13 @@ def train_config(profile: Profile, condition: str, seed: int, **overrides) -> Tr
 
 
 def train_one(setup: Setup, preset: str, condition: str, seed: int, out_dir: str | os.PathLike | None = None,
-              progress: bool = True, **overrides) -> Run:
-    """Train (or load, when ``out_dir`` already holds it finished) one student."""
-    name = f"{preset}-{condition}-s{seed}"
+              progress: bool = True, variant: str | None = None, **overrides) -> Run:
+    """Train (or load, when ``out_dir`` already holds it finished) one student.
+
+    ``overrides`` change the TrainConfig (e.g. ``cue_source="soft"``); name such a run with
+    ``variant`` so it does not collide with the plain condition in ``out_dir``.
+    """
+    name = f"{preset}-{variant or condition}-s{seed}"
     run_dir = Path(out_dir) / name if out_dir is not None else None
     if run_dir is not None and (run_dir / "final" / "run.json").exists():
         run = load_run(run_dir)

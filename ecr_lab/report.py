@@ -62,7 +62,8 @@ def write_report(path: str | os.PathLike, *, title: str, summary: dict, results:
                  "<p class='note'>Verdicts are computed from the numbers (ecr_lab.evaluation.claims_table): "
                  "supported = mean improvement over seeds larger than its seed-to-seed std; not supported = no "
                  "improvement; mixed = in between or metrics disagree. ECR is measured at inference "
-                 "(cues from the projection step), the baseline cue-free.</p>")
+                 "(cues from the projection step), the baseline cue-free. The ECR condition is named in "
+                 "the 'compared' column.</p>")
     parts.append(_claims_html(claims))
     parts.append("<h2>Every run, mean over seeds</h2>")
     parts.append(summary_table(results).round(3).to_html(index=False, border=0))

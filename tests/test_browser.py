@@ -108,24 +108,43 @@ def browser():
             b.close()
 
 
-def _open_and_run(page, lab, name: str, timeout_s: int = 420) -> None:
+def _open_and_run(page, lab, name: str, timeout_s: int = 600) -> None:
     # a workspace of its own, reset: only this notebook open, so "Run All" acts on it
     page.goto(f"{lab['url']}/lab/workspaces/{name}/tree/{name}.ipynb?token={lab['token']}&reset")
     page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=60_000)
     page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60_000)
+    _accept_kernel_dialog(page)
     page.locator(".jp-NotebookPanel .jp-Cell").first.click()
     page.get_by_role("menuitem", name="Run", exact=True).click()
     page.get_by_role("menuitem", name=re.compile(r"^Run All Cells")).click()
-    deadline = time.time() + timeout_s
+    # done when the kernel is idle and no cell is queued or running ("[*]") for 5 s in a row; a cell
+    # that raises stops "Run All", and the saved notebook then shows its error
+    deadline, quiet = time.time() + timeout_s, 0
     while time.time() < deadline:
-        prompts = page.locator(".jp-CodeCell .jp-InputPrompt").all_inner_texts()
-        if prompts and all(re.fullmatch(r"\[\d+\]:", p.strip()) for p in prompts):
-            if page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").count():
-                break
+        if page.locator(".jp-Dialog").count():
+            shot = SHOTS / f"{name}-dialog.png"
+            page.screenshot(path=str(shot))
+            pytest.fail(f"{name}: JupyterLab opened a dialog while running (kernel lost?), see {shot}: "
+                        + page.locator(".jp-Dialog").first.inner_text()[:300])
+        prompts = [p.strip() for p in page.locator(".jp-CodeCell .jp-InputPrompt").all_inner_texts()]
+        idle = page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").count() > 0
+        started = any(re.fullmatch(r"\[\d+\]:", p) for p in prompts)
+        quiet = quiet + 1 if idle and started and "[*]:" not in prompts else 0
+        if quiet >= 5:
+            break
         time.sleep(1)
     else:
         pytest.fail(f"{name}: cells still running after {timeout_s} s")
     page.wait_for_timeout(1500)  # let the last widgets draw
+
+
+def _accept_kernel_dialog(page) -> None:
+    """A "Select Kernel" dialog can appear on a slow first start: take the notebook's own kernel."""
+    page.wait_for_timeout(1000)
+    dialog = page.locator(".jp-Dialog")
+    if dialog.count() and "Select Kernel" in dialog.first.inner_text():
+        dialog.get_by_role("button", name="Select").click()
+        page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60_000)
 
 
 def _saved_errors(page, lab, name: str) -> list[str]:
@@ -164,6 +183,8 @@ def test_notebook_runs_in_jupyterlab(lab, browser, name):
         _open_and_run(page, lab, name)
         errors = _saved_errors(page, lab, name)
         assert not errors, f"{name}: cells raised {errors}"
+        unrun = page.locator(".jp-CodeCell .jp-InputPrompt").all_inner_texts()
+        assert all(re.fullmatch(r"\[\d+\]:", p.strip()) for p in unrun), f"{name}: not every cell ran: {unrun}"
         n_views = page.locator(".vega-embed svg.marks").count()
         assert n_views >= MIN_CHARTS[name], f"{name}: {n_views} charts rendered, expected >= {MIN_CHARTS[name]}"
         if name == "04_drift_widgets":

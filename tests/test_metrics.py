@@ -167,8 +167,9 @@ def test_mismatched_lengths():
 
 def test_geometry_report_on_teacher(corpus, corpus_embeddings):
     sub = corpus.subset(units_per_topic=10)
-    idx = np.flatnonzero(np.isin(corpus.frame.index, corpus.frame.reset_index().merge(sub.frame, on=list(sub.frame.columns))["index"]))
-    x = corpus_embeddings[idx]
+    from ecr_lab.experiment import rows_of
+
+    x = corpus_embeddings[rows_of(sub, corpus)]
     rep = M.geometry_report(x, sub, teacher=x)
     assert rep["cka_to_teacher"] == pytest.approx(1.0)
     assert rep["retrieval_at_1"] > 0.8 and rep["topic_probe"] > 0.6

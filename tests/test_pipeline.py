@@ -91,3 +91,30 @@ def test_cli_demo_summary_only(capsys, cache_root):
 def test_cli_rejects_unknown_profile():
     with pytest.raises(SystemExit):
         main(["run", "--profile", "turbo"])
+
+
+def test_rows_of_and_probe_subset(corpus):
+    from ecr_lab.experiment import probe_subset, rows_of
+
+    sub = probe_subset(corpus, 96)
+    assert len(sub) == 96 and set(sub.languages) == set(corpus.languages)
+    idx = rows_of(sub, corpus)
+    assert corpus.frame.iloc[idx]["text"].tolist() == sub.texts
+
+
+def test_study_smoke(tmp_path, cache_root):
+    from ecr_lab.cli import markdown_table
+    from ecr_lab.study import projection_table, run_study, variant_table
+
+    out = run_study(TINY, tmp_path, seeds=1, variants=("baseline", "ecr", "ecr_soft"), km_sweep=False, progress=False)
+    res = out["results"]
+    assert set(res.variant) == {"baseline", "ecr", "ecr_soft"}
+    proj = out["projections"]
+    assert set(zip(proj.method, proj.feature)) == {(m, f) for m in ("ridge", "procrustes", "classifier")
+                                                  for f in ("tokens", "hidden")}
+    assert proj["anchor_agreement"].between(0, 1).all()
+    table = variant_table(res)
+    assert {"preset", "variant", "view", "topic_probe"} <= set(table.columns)
+    md = markdown_table(projection_table(proj))
+    assert md.startswith("| variant | feature | method |") and "±" in md
+    assert (tmp_path / "study.csv").exists()

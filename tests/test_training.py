@@ -10,6 +10,7 @@ import torch
 
 from ecr_lab.anchors import derive_anchors
 from ecr_lab.control_tokens import cue_token_ids
+from ecr_lab.experiment import rows_of
 from ecr_lab.student import build_student, make_student, train_tokenizer
 from ecr_lab.training import CONDITIONS, EvalSet, TrainConfig, load_run, student_cue_share, train
 
@@ -17,8 +18,7 @@ from ecr_lab.training import CONDITIONS, EvalSet, TrainConfig, load_run, student
 @pytest.fixture(scope="module")
 def setup_small(corpus, corpus_embeddings):
     sub = corpus.subset(units_per_topic=4, langs=["en", "de", "zh", "ar"])
-    idx = corpus.frame.reset_index().merge(sub.frame, on=list(sub.frame.columns))["index"].to_numpy()
-    emb = corpus_embeddings[idx]
+    emb = corpus_embeddings[rows_of(sub, corpus)]
     tr, te = sub.split(0.25, seed=0)
     tr_idx = np.flatnonzero(sub.frame["pair_id"].isin(set(tr.pair_ids)).to_numpy())
     te_idx = np.flatnonzero(sub.frame["pair_id"].isin(set(te.pair_ids)).to_numpy())
