@@ -110,7 +110,7 @@ def test_study_smoke(tmp_path, cache_root):
     res = out["results"]
     assert set(res.variant) == {"baseline", "ecr", "ecr_soft"}
     proj = out["projections"]
-    assert set(zip(proj.method, proj.feature)) == {(m, f) for m in ("ridge", "procrustes", "classifier")
+    assert set(zip(proj.method, proj.feature, strict=True)) == {(m, f) for m in ("ridge", "procrustes", "classifier")
                                                   for f in ("tokens", "hidden")}
     assert proj["anchor_agreement"].between(0, 1).all()
     table = variant_table(res)
