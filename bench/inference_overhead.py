@@ -18,14 +18,7 @@ from _common import fast_setup_and_run, headline, interleaved, show  # noqa: E40
 
 from ecr_lab.control_tokens import extend_model, extend_tokenizer, prepend_cues  # noqa: E402
 from ecr_lab.projection import AnchorProjector  # noqa: E402
-from ecr_lab.student import embed, token_features, token_features_from_ids  # noqa: E402
-
-
-def hidden_features(model, b) -> torch.Tensor:
-    """Mean-pooled last hidden state of a tokenised batch (the costlier cue feature): (B, h)."""
-    hs = model(input_ids=b["input_ids"], attention_mask=b["attention_mask"], output_hidden_states=True).hidden_states[-1]
-    w = b["attention_mask"].unsqueeze(-1).to(hs.dtype)
-    return (hs * w).sum(1) / w.sum(1)
+from ecr_lab.student import cue_features_from_ids, embed, token_features  # noqa: E402
 
 
 def make_fns(model, tok, projectors, m, texts, batch_size, feature, task):
@@ -47,8 +40,8 @@ def make_fns(model, tok, projectors, m, texts, batch_size, feature, task):
     @torch.no_grad()
     def ecr():
         for b in batches:
-            f = token_features_from_ids(model, b["input_ids"], b["attention_mask"]) if feature == "token_embeddings" \
-                else hidden_features(model, b)
+            f = cue_features_from_ids(model, b["input_ids"], b["attention_mask"],
+                                      "tokens" if feature == "token_embeddings" else "hidden")
             cues = proj.cues_torch(f, m)
             run_model(prepend_cues({"input_ids": b["input_ids"], "attention_mask": b["attention_mask"]}, cues, tok))
 

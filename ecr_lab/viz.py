@@ -118,8 +118,8 @@ def metric_bars(results: pd.DataFrame, metric: str, views: tuple[str, ...] = ("c
         color=alt.Color("view:N", title="Embedding", sort=list(views)),
         tooltip=["preset:N", "condition:N", "view:N", alt.Tooltip("mean:Q", format=".3f"), alt.Tooltip("std:Q", format=".3f")])
     err = base.mark_rule().encode(y="lo:Q", y2="hi:Q")
-    return alt.layer(bars, err).facet(column=alt.Column("preset:N", title="Student")).properties(
-        title=title or f"{metric.replace('_', ' ')} by condition (mean ± std over seeds)")
+    return alt.layer(bars, err).facet(column=alt.Column("preset:N", title="Student")).resolve_scale(
+        x="independent").properties(title=title or f"{metric.replace('_', ' ')} by condition (mean ± std over seeds)")
 
 
 def to_png(chart: alt.TopLevelMixin, path: str | os.PathLike | None = None, scale: float = 1.5) -> bytes:
