@@ -68,16 +68,18 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
-def _spherical_lloyd(x: np.ndarray, centers: np.ndarray, max_iter: int, tol: float) -> np.ndarray:
+def _spherical_lloyd(x: np.ndarray, centers: np.ndarray, max_iter: int, tol: float) -> tuple[np.ndarray, np.ndarray, float]:
     """Lloyd iterations of the spherical objective from ``centers`` (k, d): assign by cosine, move each
-    centre to the normalised mean of its rows. Never increases sum(1 - cos)."""
+    centre to the normalised mean of its rows. Never increases sum(1 - cos).
+
+    Returns the final centres (k, d), their assignment (n,) and inertia."""
     k = len(centers)
     prev = np.inf
-    for _ in range(max_iter):
+    for it in range(max_iter + 1):
         sims = x @ centers.T  # (n, k)
         labels = sims.argmax(1)
         inertia = float(np.sum(1.0 - sims[np.arange(len(x)), labels]))
-        if prev - inertia <= tol * max(prev, 1.0):
+        if prev - inertia <= tol * max(prev, 1.0) or it == max_iter:
             break
         prev = inertia
         sums = np.zeros_like(centers)
@@ -86,7 +88,7 @@ def _spherical_lloyd(x: np.ndarray, centers: np.ndarray, max_iter: int, tol: flo
         if len(empty):  # re-seed an empty cluster with the worst-served rows
             sums[empty] = x[np.argsort(sims[np.arange(len(x)), labels])[: len(empty)]]
         centers = _unit(sums).astype(np.float32)
-    return centers
+    return centers, labels, inertia
 
 
 def spherical_kmeans(
@@ -113,10 +115,7 @@ def spherical_kmeans(
     from sklearn.cluster import KMeans
 
     km = KMeans(n_clusters=k, n_init=n_init, random_state=seed, max_iter=max_iter).fit(x)
-    centers = _spherical_lloyd(x, _unit(km.cluster_centers_).astype(np.float32), max_iter, tol)
-    sims = x @ centers.T
-    labels = sims.argmax(1)
-    inertia = float(np.sum(1.0 - sims[np.arange(len(x)), labels]))
+    centers, labels, inertia = _spherical_lloyd(x, _unit(km.cluster_centers_).astype(np.float32), max_iter, tol)
     # canonical order: anchors sorted by size (largest first), ties by index, so ids are stable
     sizes = np.bincount(labels, minlength=k)
     order = np.lexsort((np.arange(k), -sizes))

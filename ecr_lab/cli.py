@@ -80,8 +80,9 @@ def run_pipeline(profile=None, out: str | Path = "ecr_runs", seeds: int | None =
     small = prof.student_presets[0]
     hist = pd.concat([r.history.assign(label=r.condition) for r in runs if r.seed == 0 and r.name.startswith(small + "-")],
                      ignore_index=True)
-    probe = setup.eval_set().corpus
-    maps = {"teacher": (setup.eval_set().teacher_embeddings, probe)}
+    probe_set = setup.eval_set()
+    probe = probe_set.corpus
+    maps = {"teacher": (probe_set.teacher_embeddings, probe)}
     for r in runs:
         if r.seed == 0 and r.name.startswith(small + "-") and r.condition in ("baseline", prof.claim_condition):
             maps[f"{small} {r.condition} (cue-free)"] = (embed(r.model, r.tokenizer, probe.texts, progress=False), probe)
