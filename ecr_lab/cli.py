@@ -4,8 +4,9 @@
                       the whole pipeline: corpus -> teacher -> anchors -> students of two sizes x
                       conditions -> evaluation; writes results.json, results.csv, report.html
     ecr-lab demo      corpus table + teacher summary, then `run` on the embedded default (`make demo`)
-    ecr-lab study [--profile P] [--seeds N]
-                      every variant and projection step over seeds (the README's results section)
+    ecr-lab study [--profile P] [--seeds N] [--pretrained]
+                      every variant and projection step over seeds (the README's results section);
+                      --pretrained: SmolLM2-135M instead, full fine-tuning vs cue rows + top layers
     ecr-lab ceiling   the offline teacher's ceiling on the bundled corpus (numbers of data/README.md)
 """
 
@@ -123,8 +124,43 @@ def markdown_table(df) -> str:
     return "\n".join(lines)
 
 
+def cmd_study_pretrained(args: argparse.Namespace) -> int:
+    """``ecr-lab study --pretrained``: the SmolLM2 study; writes pretrained.csv and pretrained.md."""
+    from ._io import atomic_write_bytes
+    from .config import get_profile
+    from .experiment import prepare
+    from .study import PretrainedStudyConfig, pretrained_claims, pretrained_study, variant_table
+
+    t0 = time.perf_counter()
+    profile = get_profile(args.profile)
+    out = Path(args.out)
+    setup = prepare(profile, seed=0, anchors_dir=out / "anchors")
+    cfg = PretrainedStudyConfig.for_profile(profile)
+    res = pretrained_study(setup, out, seeds=args.seeds, config=cfg)
+    atomic_write_bytes(out / "pretrained.csv", res.to_csv(index=False).encode())
+    wall = time.perf_counter() - t0
+    views = ("cue_free", "ecr_inference", "oracle")
+    agree = variant_table(res, views=("projection", "projection_tokens", "inference", "training"),
+                          metrics_shown=("anchor_agreement", "latency_ratio", "step_time_s"))
+    claims = pretrained_claims(res)
+    parts = [f"# SmolLM2-135M as the ECR student ({profile.name} profile, {args.seeds} seeds, {wall:.0f} s)\n",
+             f"Machine: {machine()}\n", f"Sizes: {cfg}\n", "## Views\n", markdown_table(variant_table(res, views=views)),
+             "\n## Projection step, latency and step time\n", markdown_table(agree)]
+    if len(claims):
+        parts += ["\n## Claims (ECR+KD vs the baseline trained the same way)\n",
+                  markdown_table(claims[["mode", "claim", "metric", "baseline", "ecr", "improvement", "metric_verdict", "verdict"]])]
+    text = "\n".join(parts) + "\n"
+    atomic_write_bytes(out / "pretrained.md", text.encode())
+    print(text)
+    return 0
+
+
 def cmd_study(args: argparse.Namespace) -> int:
     from .evaluation import claims_table
+
+    if args.pretrained:
+        return cmd_study_pretrained(args)
+    from ._io import atomic_write_bytes
     from .study import projection_table, run_study, variant_table
 
     out = run_study(args.profile, args.out, seeds=args.seeds, km_sweep=not args.no_km)
@@ -141,7 +177,7 @@ def cmd_study(args: argparse.Namespace) -> int:
             parts += [f"\n## Claims with `{variant}`\n",
                       markdown_table(table[["claim", "metric", "baseline", "ecr", "improvement", "metric_verdict", "verdict"]])]
     text = "\n".join(parts) + "\n"
-    Path(args.out, "study.md").write_text(text)
+    atomic_write_bytes(Path(args.out, "study.md"), text.encode())
     print(text)
     return 0
 
@@ -172,6 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--out", default="ecr_study")
     st.add_argument("--seeds", type=int, default=3)
     st.add_argument("--no-km", action="store_true", help="skip the K and m sweep")
+    st.add_argument("--pretrained", action="store_true",
+                    help="study SmolLM2-135M instead: full fine-tuning vs cue rows + top layers, with and without ECR+KD")
     st.set_defaults(fn=cmd_study)
     c = sub.add_parser("ceiling", help="the offline teacher's ceiling on the bundled corpus")
     c.add_argument("--seed", type=int, default=0)

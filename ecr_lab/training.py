@@ -21,6 +21,12 @@ projection and the token embeddings through the mix, so the loss itself shapes t
 features toward the anchors, still with no auxiliary loss; at inference the same projection picks
 hard top-m cues.
 
+Which weights train (``trainable``): ``"all"`` (full fine-tuning, default) or ``"cues+top"``: only
+the K cue-token rows of the embedding matrix and the top ``top_layers`` decoder layers (with the
+final norm), plus the KD head and the soft-cue router when the condition has them; every other
+weight stays exactly as it was (a pretrained student keeps what it knows). The cue rows train
+through a gradient mask on the embedding matrix, so tied input/output embeddings work unchanged.
+
 Gradient clipping is **off** by default (claim C3 is about training without it); set
 ``clip_grad_norm`` to turn it on. Every step logs loss, grad norm, learning rate, tokens/s and its wall time;
 every ``eval_every`` steps the loop embeds a fixed probe set and logs the metrics of
@@ -56,6 +62,7 @@ from .projection import AnchorProjector
 
 CONDITIONS = ("baseline", "ecr", "random_cues", "kd", "ecr+kd")
 CUE_SOURCES = ("teacher", "student", "schedule", "soft")
+TRAINABLE = ("all", "cues+top")
 RUN_FORMAT = "ecr_lab.run"
 CHECKPOINT_FORMAT = "ecr_lab.checkpoint"
 FORMAT_VERSION = 1
@@ -98,6 +105,10 @@ class TrainConfig:
     projection: str = "classifier"
     #: student feature the projection reads: "tokens" (mean token embedding) or "hidden" (last layer)
     cue_feature: str = "tokens"
+    #: which weights train: "all" (full fine-tuning) or "cues+top" (cue-token rows + top layers)
+    trainable: str = "all"
+    #: with trainable="cues+top": how many of the last decoder layers train (0 = cue rows only)
+    top_layers: int = 2
     seed: int = 0
     device: str = "auto"
     progress: bool = True
@@ -119,6 +130,10 @@ class TrainConfig:
             raise ValueError(f"unknown projection {self.projection!r}; choose one of {METHODS}")
         if self.cue_feature not in CUE_FEATURES:
             raise ValueError(f"unknown cue_feature {self.cue_feature!r}; choose one of {CUE_FEATURES}")
+        if self.trainable not in TRAINABLE:
+            raise ValueError(f"unknown trainable {self.trainable!r}; choose one of {TRAINABLE}")
+        if self.top_layers < 0:
+            raise ValueError(f"top_layers must be >= 0, got {self.top_layers}")
         if self.cue_source == "soft" and self.cue_feature != "tokens":
             raise ValueError("soft cues need cue_feature='tokens' (the mix must be differentiable through one lookup)")
 
@@ -207,6 +222,58 @@ class SoftCueRouter(torch.nn.Module):
         p.mu_t = self.b.detach().cpu().numpy().astype(np.float32)
         p.mu_s, p.sigma_s = self.mu_s.cpu().numpy(), self.sigma_s.cpu().numpy()
         return p
+
+
+def decoder_layers(model) -> torch.nn.ModuleList:
+    """The stack of transformer blocks of a causal LM (Llama/Mistral/Qwen ``model.layers``, GPT-2
+    ``transformer.h``, GPT-NeoX ``layers``)."""
+    base = getattr(model, "base_model", model)
+    for name in ("layers", "h"):
+        layers = getattr(base, name, None)
+        if isinstance(layers, torch.nn.ModuleList):
+            return layers
+    raise ValueError(f"cannot find the decoder layers of {type(model).__name__}; use trainable='all'")
+
+
+def _final_norm(model) -> torch.nn.Module | None:
+    base = getattr(model, "base_model", model)
+    return next((m for name in ("norm", "ln_f", "final_layer_norm") if (m := getattr(base, name, None)) is not None), None)
+
+
+def select_trainable(model, cue_ids: torch.Tensor, trainable: str = "all", top_layers: int = 2):
+    """Freeze what ``trainable`` does not train; returns (params with weight decay, params without, hook).
+
+    ``"all"``: every parameter, with weight decay; no hook. ``"cues+top"``: the embedding matrix
+    (V, h) gets a gradient hook that zeroes every row but ``cue_ids`` (K,) and no weight decay, so
+    only the cue rows move; the last ``top_layers`` decoder layers and the final norm train with
+    weight decay; everything else gets ``requires_grad=False``. Remove the returned hook handle
+    when training ends (:meth:`Trainer.fit` does).
+    """
+    if trainable == "all":
+        params = list(model.parameters())
+        for p in params:
+            p.requires_grad_(True)
+        return params, [], None
+    if trainable != "cues+top":
+        raise ValueError(f"unknown trainable {trainable!r}; choose one of {TRAINABLE}")
+    layers = decoder_layers(model)
+    if top_layers > len(layers):
+        raise ValueError(f"top_layers={top_layers} but the model has only {len(layers)} layers")
+    for p in model.parameters():
+        p.requires_grad_(False)
+    emb = model.get_input_embeddings().weight
+    emb.requires_grad_(True)
+    mask = torch.zeros(emb.shape[0], 1, dtype=emb.dtype, device=emb.device)
+    mask[cue_ids.to(emb.device)] = 1.0
+    hook = emb.register_hook(lambda grad: grad * mask)
+    top = [layers[i] for i in range(len(layers) - top_layers, len(layers))]
+    norm = _final_norm(model) if top_layers else None
+    decay = []
+    for module in top + ([norm] if norm is not None else []):
+        for p in module.parameters():
+            p.requires_grad_(True)
+            decay.append(p)
+    return decay, [emb], hook
 
 
 def _pool_text(hidden: torch.Tensor, batch: dict) -> torch.Tensor:
@@ -310,10 +377,14 @@ class Trainer:
             init = AnchorProjector(anchors).fit(token_features(model, tokenizer, self.texts, max_length=config.max_length),
                                                 self.teacher)
             self.router = SoftCueRouter(init, config.soft_temperature)
-        params = list(model.parameters()) + (list(self.kd_head.parameters()) if self.kd_head else [])
-        params += list(self.router.parameters()) if self.router is not None else []
+        decay, no_decay, self._grad_mask = select_trainable(model, cue_token_ids(tokenizer, anchors.k),
+                                                            config.trainable, config.top_layers)
+        decay += list(self.kd_head.parameters()) if self.kd_head else []
+        decay += list(self.router.parameters()) if self.router is not None else []
+        params = decay + no_decay
         torch.manual_seed(config.seed)
-        opt = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
+        groups = [{"params": decay}] + ([{"params": no_decay, "weight_decay": 0.0}] if no_decay else [])
+        opt = torch.optim.AdamW(groups, lr=config.learning_rate, weight_decay=config.weight_decay)
         from transformers import get_cosine_schedule_with_warmup
 
         sched = get_cosine_schedule_with_warmup(opt, min(config.warmup_steps, config.steps // 2), config.steps)
@@ -455,8 +526,8 @@ class Trainer:
         meta = read_json(path / "state.json", "checkpoint")
         check_format(meta, expected=CHECKPOINT_FORMAT, version=FORMAT_VERSION, path=path)
         saved = meta["config"]
-        for key in ("condition", "seed", "batch_size", "m_cues", "cue_source"):
-            if saved.get(key) != getattr(self.cfg, key):
+        for key in ("condition", "seed", "batch_size", "m_cues", "cue_source", "trainable", "top_layers"):
+            if saved.get(key, getattr(TrainConfig, key, None)) != getattr(self.cfg, key):
                 raise ValueError(f"checkpoint {path} was trained with {key}={saved.get(key)!r}, this run has "
                                  f"{getattr(self.cfg, key)!r}; use another out_dir or the same config")
         weights = load_file(str(path / "model" / "model.safetensors"))
@@ -559,6 +630,9 @@ class Trainer:
                 self.status = "interrupted"
                 break
         bar.close()
+        if self._grad_mask is not None:  # the returned model trains like any other model
+            self._grad_mask.remove()
+            self._grad_mask = None
         if self.status == "running":
             self.status = "finished"
         if self.status == "finished":

@@ -118,3 +118,33 @@ def test_study_smoke(tmp_path, cache_root):
     md = markdown_table(projection_table(proj))
     assert md.startswith("| variant | feature | method |") and "±" in md
     assert (tmp_path / "study.csv").exists()
+
+
+def test_pretrained_study_smoke_and_resume(tmp_path, cache_root, monkeypatch):
+    """The SmolLM2 study's machinery on a tiny local model (the real one is exercised in test_student)."""
+    from ecr_lab.experiment import prepare
+    from ecr_lab.student import make_student
+    from ecr_lab.study import PretrainedStudyConfig, pretrained_claims, pretrained_study
+
+    setup = prepare(TINY, seed=0)
+    cfg = PretrainedStudyConfig(train_rows=96, test_rows=96, probe_rows=48, steps=4, batch_size=4, overhead_texts=4)
+    loads = []
+
+    def load():
+        loads.append(1)
+        return setup.tokenizer, make_student("micro", setup.tokenizer, setup.anchors, seed=0)
+
+    res = pretrained_study(setup, tmp_path, seeds=2, config=cfg, load=load, progress=False)
+    assert set(res.variant) == {"pretrained", "baseline/full", "ecr+kd/full", "baseline/top", "ecr+kd/cues+top"}
+    assert set(res[res.variant == "ecr+kd/cues+top"].view) >= {"cue_free", "ecr_inference", "oracle", "projection",
+                                                               "projection_tokens", "training", "inference"}
+    assert res.groupby("variant").seed.nunique().drop("pretrained").eq(2).all()
+    claims = pretrained_claims(res)
+    assert set(claims["mode"]) == {"full fine-tuning", "cues + top layers"}
+    assert "C5" not in set(claims.claim) and {"C1", "C4", "C6"} <= set(claims.claim)
+    # every finished run was saved: a second call trains nothing
+    monkeypatch.setattr("ecr_lab.study.train", lambda *a, **k: pytest.fail("retrained a finished run"))
+    again = pretrained_study(setup, tmp_path, seeds=2, config=cfg, load=load, progress=False)
+    assert len(again) == len(res)
+    with pytest.raises(ValueError, match="unknown pretrained variants"):
+        pretrained_study(setup, tmp_path, variants=("ecr/full",), config=cfg, load=load)

@@ -91,3 +91,30 @@ def test_smollm2_loads_offline_and_embeds():
     assert "Paris" in tok.decode(out[0][ids["input_ids"].shape[1]:])
     e = embed(model, tok, TEXTS[:2], progress=False)
     assert e.shape == (2, 576) and np.isfinite(e).all()
+
+
+@pytest.mark.slow
+def test_smollm2_takes_cue_tokens_and_trains_only_them_and_top_layers(corpus, corpus_embeddings):
+    """SmolLM2 as an ECR student: cue tokens added, one cues+top step leaves the rest untouched."""
+    import torch
+
+    from ecr_lab.anchors import derive_anchors
+    from ecr_lab.control_tokens import count_cue_tokens, cue_token_ids
+    from ecr_lab.study import _load_smollm2_with_cues
+    from ecr_lab.training import TrainConfig, train
+
+    anchors = derive_anchors(corpus_embeddings[:400], 6, seed=0)
+    tok, model = _load_smollm2_with_cues(anchors, device="cpu")
+    assert count_cue_tokens(tok) == 6 and model.get_input_embeddings().weight.shape[0] >= len(tok)
+    emb_before = model.get_input_embeddings().weight.detach().clone()
+    low_before = model.model.layers[0].mlp.up_proj.weight.detach().clone()
+    top_before = model.model.layers[-1].mlp.up_proj.weight.detach().clone()
+    cfg = TrainConfig(condition="ecr", steps=1, batch_size=2, warmup_steps=0, learning_rate=1e-3, trainable="cues+top",
+                      top_layers=1, progress=False, device="cpu", max_length=16)
+    run = train(model, tok, corpus.texts[:4], corpus_embeddings[:4], anchors, cfg)
+    emb = run.model.get_input_embeddings().weight.detach()
+    cue = cue_token_ids(tok, 6)
+    moved = (emb != emb_before).any(1)
+    assert moved.nonzero().flatten().tolist() == sorted(cue.tolist())  # only the cue rows moved
+    assert torch.equal(run.model.model.layers[0].mlp.up_proj.weight, low_before)
+    assert not torch.equal(run.model.model.layers[-1].mlp.up_proj.weight, top_before)

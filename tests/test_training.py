@@ -163,3 +163,34 @@ def test_projection_options(setup_small, projection, feature):
 
     res = evaluate(run, te, ete, overhead_texts=8)
     assert {"ecr_inference", "projection", "inference"} <= set(res.view)
+
+
+def test_cues_plus_top_trains_only_cue_rows_and_top_layers(setup_small):
+    tr, etr, te, ete, anchors, tok = setup_small
+    model = make_student("micro", tok, anchors, seed=0)  # 3 layers, tied input/output embeddings
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    run = train(model, tok, tr.texts, etr, anchors, _cfg(condition="ecr+kd", steps=4, trainable="cues+top", top_layers=1))
+    after = {k: v.clone() for k, v in run.model.state_dict().items()}
+    cue = cue_token_ids(tok, anchors.k)
+    emb_key = "model.embed_tokens.weight"
+    others = torch.ones(before[emb_key].shape[0], dtype=torch.bool)
+    others[cue] = False
+    assert not torch.equal(before[emb_key][cue], after[emb_key][cue])  # the cue rows moved
+    assert torch.equal(before[emb_key][others], after[emb_key][others])  # no other token row did
+    assert not torch.equal(before["model.layers.2.mlp.up_proj.weight"], after["model.layers.2.mlp.up_proj.weight"])
+    assert not torch.equal(before["model.norm.weight"], after["model.norm.weight"])
+    for key in ("model.layers.0.mlp.up_proj.weight", "model.layers.1.self_attn.q_proj.weight"):
+        assert torch.equal(before[key], after[key]), key
+    # the returned model carries no gradient mask: full fine-tuning afterwards moves every row
+    run2 = train(run.model, tok, tr.texts, etr, anchors, _cfg(condition="baseline", steps=2))
+    assert not torch.equal(run2.model.state_dict()[emb_key][others], after[emb_key][others])
+
+
+def test_trainable_options_are_checked(setup_small):
+    tr, etr, te, ete, anchors, tok = setup_small
+    with pytest.raises(ValueError, match="unknown trainable"):
+        _cfg(trainable="top")
+    with pytest.raises(ValueError, match="top_layers must be >= 0"):
+        _cfg(trainable="cues+top", top_layers=-1)
+    with pytest.raises(ValueError, match="only 2 layers"):
+        train(make_student("nano", tok, anchors), tok, tr.texts, etr, anchors, _cfg(trainable="cues+top", top_layers=5))
