@@ -136,6 +136,7 @@ def cmd_study_pretrained(args: argparse.Namespace) -> int:
     out = Path(args.out)
     setup = prepare(profile, seed=0, anchors_dir=out / "anchors")
     cfg = PretrainedStudyConfig.for_profile(profile)
+    done_before = len(list((out / "pretrained").glob("*.csv")))
     res = pretrained_study(setup, out, seeds=args.seeds, config=cfg)
     atomic_write_bytes(out / "pretrained.csv", res.to_csv(index=False).encode())
     wall = time.perf_counter() - t0
@@ -143,7 +144,8 @@ def cmd_study_pretrained(args: argparse.Namespace) -> int:
     agree = variant_table(res, views=("projection", "projection_tokens", "inference", "training"),
                           metrics_shown=("anchor_agreement", "latency_ratio", "step_time_s"))
     claims = pretrained_claims(res)
-    parts = [f"# SmolLM2-135M as the ECR student ({profile.name} profile, {args.seeds} seeds, {wall:.0f} s)\n",
+    resumed = f"; {done_before} tables loaded from earlier calls" if done_before else ""
+    parts = [f"# SmolLM2-135M as the ECR student ({profile.name} profile, {args.seeds} seeds, {wall:.0f} s{resumed})\n",
              f"Machine: {machine()}\n", f"Sizes: {cfg}\n", "## Views\n", markdown_table(variant_table(res, views=views)),
              "\n## Projection step, latency and step time\n", markdown_table(agree)]
     if len(claims):

@@ -126,7 +126,7 @@ def variant_table(results: pd.DataFrame, views=("cue_free", "ecr_inference", "or
     sel = results[results.view.isin(views) & results.metric.isin(metrics_shown)]
     g = sel.groupby(["preset", "variant", "view", "metric"])["value"]
     stat = g.mean().map("{:.3f}".format) + " ± " + g.std().fillna(0).map("{:.3f}".format)
-    table = stat.unstack("metric").reset_index()
+    table = stat.unstack("metric").fillna("").reset_index()  # "" where a view has no such metric
     return table[["preset", "variant", "view"] + [m for m in metrics_shown if m in table.columns]]
 
 

@@ -148,3 +148,25 @@ def test_pretrained_study_smoke_and_resume(tmp_path, cache_root, monkeypatch):
     assert len(again) == len(res)
     with pytest.raises(ValueError, match="unknown pretrained variants"):
         pretrained_study(setup, tmp_path, variants=("ecr/full",), config=cfg, load=load)
+
+
+def test_cli_study_pretrained_writes_tables_and_resumes(tmp_path, cache_root, monkeypatch, capsys):
+    """`ecr-lab study --pretrained` end to end, with a tiny local model standing in for SmolLM2."""
+    from ecr_lab import experiment, study
+    from ecr_lab.student import make_student
+
+    setup = experiment.prepare(TINY, seed=0)
+    monkeypatch.setattr(experiment, "prepare", lambda *a, **k: setup)
+    monkeypatch.setattr(study, "_load_smollm2_with_cues",
+                        lambda anchors: (setup.tokenizer, make_student("micro", setup.tokenizer, anchors, seed=0)))
+    tiny = study.PretrainedStudyConfig(train_rows=96, test_rows=96, probe_rows=48, steps=4, batch_size=4,
+                                       overhead_texts=4)
+    monkeypatch.setattr(study.PretrainedStudyConfig, "for_profile", classmethod(lambda cls, profile=None: tiny))
+    args = ["study", "--pretrained", "--profile", "fast", "--seeds", "1", "--out", str(tmp_path)]
+    assert main(args) == 0
+    md = (tmp_path / "pretrained.md").read_text()
+    assert md.startswith("# SmolLM2-135M as the ECR student (fast profile, 1 seeds")
+    assert "## Claims" in md and "cues + top layers" in md and "| nan" not in md
+    assert pd.read_csv(tmp_path / "pretrained.csv").variant.nunique() == 5
+    assert main(args) == 0  # everything saved: the second call only loads, and says so
+    assert "5 tables loaded from earlier calls" in (tmp_path / "pretrained.md").read_text()

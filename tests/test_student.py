@@ -111,7 +111,9 @@ def test_smollm2_takes_cue_tokens_and_trains_only_them_and_top_layers(corpus, co
     top_before = model.model.layers[-1].mlp.up_proj.weight.detach().clone()
     cfg = TrainConfig(condition="ecr", steps=1, batch_size=2, warmup_steps=0, learning_rate=1e-3, trainable="cues+top",
                       top_layers=1, progress=False, device="cpu", max_length=16)
-    run = train(model, tok, corpus.texts[:4], corpus_embeddings[:4], anchors, cfg)
+    top = anchors.assign(corpus_embeddings[:400], 1)[0][:, 0]
+    rows = [int(np.flatnonzero(top == a)[0]) for a in np.unique(top)[:2]] * 2  # two anchors, as the projection needs
+    run = train(model, tok, [corpus.texts[i] for i in rows], corpus_embeddings[rows], anchors, cfg)
     emb = run.model.get_input_embeddings().weight.detach()
     cue = cue_token_ids(tok, 6)
     moved = (emb != emb_before).any(1)
