@@ -247,15 +247,16 @@ def pretrained_study(setup: Setup, out: str | os.PathLike = "ecr_study", seeds: 
     for seed in range(seeds):
         for variant in variants:
             condition, overrides = PRETRAINED_VARIANTS[variant]
+            name = f"{PRETRAINED_PRESET}-{variant.replace('/', '-')}-s{seed}"
 
-            def one(variant=variant, condition=condition, overrides=overrides, seed=seed) -> pd.DataFrame:
+            def one(variant=variant, condition=condition, overrides=overrides, seed=seed, name=name) -> pd.DataFrame:
                 tc = TrainConfig(condition=condition, steps=cfg.steps, batch_size=cfg.batch_size,
                                  learning_rate=cfg.learning_rate, warmup_steps=max(1, cfg.steps // 10),
                                  eval_every=max(1, cfg.steps // 2), m_cues=setup.profile.m_cues, seed=seed,
                                  top_layers=cfg.top_layers, cue_feature=cfg.cue_feature, max_length=cfg.max_length,
                                  progress=progress, **overrides)
                 run = train(copy.deepcopy(base), tok, train_c.texts, t_train, setup.anchors, tc, eval_set=eval_set,
-                            name=f"{PRETRAINED_PRESET}-{variant.replace('/', '-')}-s{seed}")
+                            name=name)
                 run.meta["preset"] = PRETRAINED_PRESET
                 table = evaluate(run, test_c, t_test, overhead_texts=cfg.overhead_texts).assign(variant=variant)
                 rows = [("training", "step_time_s", float(run.history["step_time_s"].median()))]
@@ -269,7 +270,7 @@ def pretrained_study(setup: Setup, out: str | os.PathLike = "ecr_study", seeds: 
                 extra = pd.DataFrame([{**ids, "view": v, "metric": k, "value": x, "variant": variant} for v, k, x in rows])
                 return pd.concat([table, extra], ignore_index=True)
 
-            tables.append(saved(f"{PRETRAINED_PRESET}-{variant.replace('/', '-')}-s{seed}", one))
+            tables.append(saved(name, one))
     return pd.concat(tables, ignore_index=True)
 
 

@@ -128,10 +128,7 @@ def test_pretrained_study_smoke_and_resume(tmp_path, cache_root, monkeypatch):
 
     setup = prepare(TINY, seed=0)
     cfg = PretrainedStudyConfig(train_rows=96, test_rows=96, probe_rows=48, steps=4, batch_size=4, overhead_texts=4)
-    loads = []
-
     def load():
-        loads.append(1)
         return setup.tokenizer, make_student("micro", setup.tokenizer, setup.anchors, seed=0)
 
     res = pretrained_study(setup, tmp_path, seeds=2, config=cfg, load=load, progress=False)
@@ -150,7 +147,7 @@ def test_pretrained_study_smoke_and_resume(tmp_path, cache_root, monkeypatch):
         pretrained_study(setup, tmp_path, variants=("ecr/full",), config=cfg, load=load)
 
 
-def test_cli_study_pretrained_writes_tables_and_resumes(tmp_path, cache_root, monkeypatch, capsys):
+def test_cli_study_pretrained_writes_tables_and_resumes(tmp_path, cache_root, monkeypatch):
     """`ecr-lab study --pretrained` end to end, with a tiny local model standing in for SmolLM2."""
     from ecr_lab import experiment, study
     from ecr_lab.student import make_student
