@@ -192,3 +192,16 @@ def test_cross_lingual_transfer(rng):
     assert M.cross_lingual_transfer(lang_only, tops, langs) < 0.6
     with pytest.raises(ValueError, match="labelled rows in 'ja'"):
         M.cross_lingual_transfer(shared, tops, langs, source="ja")
+
+
+def test_probe_needs_two_units_per_label_on_each_side(rng):
+    """A probe split by pair_id with 1 unit of a topic tests a topic it never trained on: an error,
+    never a silent number."""
+    topics = np.repeat(["a", "b", "c"], 8)  # 2 units per topic, 4 rows (languages) each
+    groups = np.repeat(np.arange(6), 4)
+    x = rng.standard_normal((24, 5))
+    with pytest.raises(ValueError, match="at least 2 meaning units"):
+        M.topic_probe(x, topics, groups)
+    ok_topics = np.repeat(["a", "b", "c"], 16)  # 4 units per topic: 2 on each side
+    ok_groups = np.repeat(np.arange(12), 4)
+    assert 0 <= M.topic_probe(rng.standard_normal((48, 5)), ok_topics, ok_groups) <= 1

@@ -123,9 +123,27 @@ def test_bad_input(setup_small, tmp_path):
 
 
 def test_cue_tokens_reach_the_model(setup_small):
+    """Each <ecr_i> is one token with its own embedding row, and the cue changes what the model
+    computes at the text positions."""
     tr, etr, te, ete, anchors, tok = setup_small
+    from ecr_lab.control_tokens import prepend_cues
+
+    model = make_student("nano", tok, anchors).eval()
     ids = cue_token_ids(tok, anchors.k)
-    assert ids.max() < make_student("nano", tok, anchors).get_input_embeddings().weight.shape[0]
+    assert len(set(ids.tolist())) == anchors.k
+    assert tok.convert_ids_to_tokens(ids.tolist()) == [f"<ecr_{i}>" for i in range(anchors.k)]
+    assert ids.max() < model.get_input_embeddings().weight.shape[0]
+    with torch.no_grad():
+        model.get_input_embeddings().weight[ids] = torch.randn(anchors.k, model.config.hidden_size)
+    batch = dict(tok([tr.texts[0]], return_tensors="pt"))
+    text_len = batch["input_ids"].shape[1]
+    outs = []
+    for cue in (0, 1):
+        b = prepend_cues(batch, np.array([[cue]]), tok)
+        assert b["input_ids"][0, 0] == ids[cue]
+        with torch.no_grad():
+            outs.append(model(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits[0, -text_len:])
+    assert not torch.allclose(outs[0], outs[1])
 
 
 def test_soft_cues_train_the_projection(setup_small, tmp_path):
@@ -194,3 +212,95 @@ def test_trainable_options_are_checked(setup_small):
         _cfg(trainable="cues+top", top_layers=-1)
     with pytest.raises(ValueError, match="only 2 layers"):
         train(make_student("nano", tok, anchors), tok, tr.texts, etr, anchors, _cfg(trainable="cues+top", top_layers=5))
+
+
+# -- defects of issue 13: each test failed on the code before the fix ---------------------------
+def test_student_cues_come_from_the_batch_texts(setup_small, monkeypatch):
+    """cue_source='student': the cues of a batch are the projection of exactly that batch's texts
+    (the old loop projected corpus rows 0..B-1 instead)."""
+    import copy
+
+    from ecr_lab import control_tokens
+    from ecr_lab.projection import AnchorProjector
+    from ecr_lab.student import cue_features
+
+    tr, etr, te, ete, anchors, tok = setup_small
+    model = make_student("nano", tok, anchors, seed=0)
+    before = copy.deepcopy(model)
+    seen = []
+    original = control_tokens.ECRCollator.__call__
+
+    def spy(self, features):
+        seen.append([(f["text"], list(f["cues"])) for f in features])
+        return original(self, features)
+
+    monkeypatch.setattr(control_tokens.ECRCollator, "__call__", spy)
+    cfg = _cfg(condition="ecr", cue_source="student", steps=1, projection="classifier")
+    train(model, tok, tr.texts, etr, anchors, cfg)
+    texts = [t for t, _ in seen[0]]
+    assert texts != tr.texts[: len(texts)]  # a random batch, not the first rows
+    projector = AnchorProjector(anchors, method="classifier").fit(cue_features(before, tok, tr.texts), etr)
+    expected = projector.cues(cue_features(before, tok, texts), cfg.m_cues)
+    assert np.array_equal(np.array([c for _, c in seen[0]]), expected)
+
+
+def test_keep_checkpoints_must_be_positive():
+    with pytest.raises(ValueError, match="keep_checkpoints"):
+        _cfg(keep_checkpoints=0)
+
+
+def test_soft_cues_record_the_projection_they_use(setup_small, tmp_path):
+    tr, etr, te, ete, anchors, tok = setup_small
+    run = train(make_student("nano", tok, anchors, seed=0), tok, tr.texts, etr, anchors,
+                _cfg(condition="ecr", cue_source="soft", steps=2), out_dir=tmp_path)
+    saved = json.loads((tmp_path / "final" / "run.json").read_text())["config"]["projection"]
+    assert saved == run.projector.method == load_run(tmp_path).projector.method
+
+
+def test_weight_decay_only_on_matrices(setup_small, monkeypatch):
+    """nanoGPT's rule: decay parameters with dim >= 2; norm gains and biases get none."""
+    tr, etr, te, ete, anchors, tok = setup_small
+    groups = []
+    original = torch.optim.AdamW.__init__
+
+    def spy(self, params, *a, **k):
+        params = list(params)
+        groups.extend(params)
+        original(self, params, *a, **k)
+
+    monkeypatch.setattr(torch.optim.AdamW, "__init__", spy)
+    train(make_student("nano", tok, anchors), tok, tr.texts, etr, anchors, _cfg(condition="kd", steps=1,
+                                                                                weight_decay=0.1))
+    decayed = [p for g in groups for p in g["params"] if g.get("weight_decay", 0.1) > 0]
+    plain = [p for g in groups for p in g["params"] if g.get("weight_decay", 0.1) == 0]
+    assert decayed and all(p.dim() >= 2 for p in decayed)
+    assert plain and all(p.dim() < 2 for p in plain)
+
+
+def test_resume_loads_strictly_and_only_tensors(setup_small, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    tr, etr, te, ete, anchors, tok = setup_small
+    cfg = _cfg(condition="ecr+kd", steps=4, checkpoint_every=2)
+    train(make_student("nano", tok, anchors, seed=0), tok, tr.texts, etr, anchors, cfg, out_dir=tmp_path,
+          eval_set=EvalSet(te, ete), stop_at=2)
+    ck = tmp_path / "checkpoints" / "checkpoint-000002"
+    torch.load(ck / "trainer_state.pt", weights_only=True)  # plain tensors and numbers only
+    weights = load_file(str(ck / "model" / "model.safetensors"))
+    del weights["model.norm.weight"]
+    save_file(weights, str(ck / "model" / "model.safetensors"))
+    with pytest.raises(ValueError, match="model.norm.weight"):
+        train(make_student("nano", tok, anchors, seed=0), tok, tr.texts, etr, anchors, cfg, out_dir=tmp_path)
+
+
+def test_evaluation_during_training_computes_only_cka_drift(setup_small, monkeypatch):
+    from ecr_lab import metrics
+
+    def boom(*a, **k):
+        raise AssertionError("procrustes computed and thrown away")
+
+    monkeypatch.setattr(metrics, "procrustes_disparity", boom)
+    tr, etr, te, ete, anchors, tok = setup_small
+    run = train(make_student("nano", tok, anchors), tok, tr.texts, etr, anchors, _cfg(steps=2, eval_every=1),
+                eval_set=EvalSet(te, ete))
+    assert run.evals["drift_cka_prev"].notna().sum() == 2
