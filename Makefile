@@ -7,6 +7,8 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check
 PROFILE ?= fast
+# extra arguments for JupyterLab, e.g. make lab LAB_ARGS="--no-browser --port=8889"
+LAB_ARGS ?=
 
 .PHONY: lab demo test bench install install-dev browser clean
 
@@ -30,7 +32,7 @@ install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
 lab: install
-	$(VENV)/bin/jupyter lab notebooks/
+	$(VENV)/bin/ecr-lab lab $(LAB_ARGS)
 
 demo: install
 	$(VENV)/bin/ecr-lab demo

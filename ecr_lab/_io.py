@@ -12,13 +12,15 @@ import contextlib
 import hashlib
 import json
 import os
+import secrets
 import shutil
-import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
+
+T = TypeVar("T")
 
 
 def sha256_texts(texts: Iterable[str]) -> str:
@@ -39,25 +41,37 @@ def text_hashes(texts: Iterable[str], salt: str = "") -> np.ndarray:
     )
 
 
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+_TMP_FILE_FLAGS = (
+    os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
+)
 
 
-def _usual_mode(path: str | os.PathLike, directory: bool = False) -> None:
-    """Give a temporary file (0600) or folder (0700) the mode ``open`` / ``mkdir`` would have given
-    it (0666 / 0777 minus the umask), so results stay readable by whoever may read the folder."""
-    os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
+def _create_unique(path: Path, create: Callable[[str], T]) -> tuple[T, str]:
+    """Create a new temporary sibling of ``path`` (``.<name>.<random>.tmp``) with ``create``.
+
+    ``create`` must fail with FileExistsError when the name is taken (O_EXCL, mkdir); another name
+    is tried then. Returns what ``create`` returned and the temporary path.
+    """
+    for _ in range(100):
+        tmp = str(path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp"))
+        try:
+            return create(tmp), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"could not create a temporary name next to {path}; clean up {path.parent}")
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically (temporary file in the same folder + os.replace)."""
+    """Write ``data`` to ``path`` atomically (temporary file in the same folder + os.replace).
+
+    The file gets the mode ``open()`` would give it (0666 minus the umask): the temporary file is
+    created with mode 0666 and the kernel applies the umask, which is never read nor changed here
+    (changing it is process-wide, a race with other threads).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _create_unique(path, lambda t: os.open(t, _TMP_FILE_FLAGS, 0o666))
     try:
-        _usual_mode(tmp)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -80,14 +94,15 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
 def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     """Build a folder under a temporary name and move it to ``path`` only when the block succeeds.
 
+    The folder gets the mode ``mkdir`` gives (0777 minus the umask; the umask is never touched).
     An existing folder at ``path`` is replaced; on any error (or KeyboardInterrupt) the partial
     folder is removed and ``path`` keeps its previous content.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    _, name = _create_unique(path, lambda t: os.mkdir(t, 0o777))  # 0777 minus the umask, like mkdir
+    tmp = Path(name)
     try:
-        _usual_mode(tmp, directory=True)
         yield tmp
         old = None
         if path.exists():

@@ -100,12 +100,15 @@ def in_ci() -> bool:
 
 
 def cuda_available() -> bool:
+    """True when torch sees a CUDA GPU; False when there is none or torch is not installed.
+
+    A broken CUDA install (an error from ``torch.cuda.is_available``) is raised, not hidden.
+    """
     try:
         import torch
-
-        return bool(torch.cuda.is_available())
-    except Exception:  # torch missing or broken: CPU
+    except ImportError:  # torch missing: CPU
         return False
+    return bool(torch.cuda.is_available())
 
 
 def get_profile(name: str | Profile | None = None) -> Profile:
@@ -129,7 +132,7 @@ def get_profile(name: str | Profile | None = None) -> Profile:
 
 
 def seed_everything(seed: int, deterministic: bool = False) -> int:
-    """Seed Python, NumPy and torch (CPU and CUDA). Returns the seed.
+    """Seed Python, NumPy and torch (CPU and CUDA). Returns the seed. ``os.environ`` is untouched.
 
     ``deterministic=True`` also asks torch for deterministic kernels (slower on GPU).
     """
@@ -137,7 +140,8 @@ def seed_everything(seed: int, deterministic: bool = False) -> int:
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
     random.seed(seed)
     np.random.seed(seed % 2**32)
-    os.environ["PYTHONHASHSEED"] = str(seed)
+    # PYTHONHASHSEED is not set: it only takes effect when an interpreter starts, so setting it here
+    # would change nothing in this process and leak into every subprocess.
     try:
         import torch
 

@@ -17,6 +17,8 @@ from __future__ import annotations
 import os
 import re
 import uuid
+import warnings
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -146,6 +148,13 @@ class HFTeacher:
         return f"HFTeacher(name={self.name!r}, dim={self.dim}, device={self.device!r})"
 
 
+def _scalar(value: np.ndarray, what: str) -> int:
+    """A bank's integer field, or ValueError when it is not a single integer (a foreign file)."""
+    if value.shape != () or value.dtype.kind not in "iu":
+        raise ValueError(f"{what} is {value.dtype} {value.shape}, expected one integer")
+    return int(value)
+
+
 def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)[:80]
 
@@ -172,20 +181,45 @@ class CachedTeacher:
         self.hits = 0
         self.misses = 0
 
+    def _read_bank(self, bank: Path) -> dict[str, np.ndarray] | None:
+        """The rows of one bank, or None (after a warning) when it cannot be used.
+
+        Only the errors of an unreadable, damaged or foreign file are handled: anything else (a bug)
+        propagates instead of turning into a cache that silently never hits.
+        """
+        try:
+            with open(bank, "rb") as f, np.load(f, allow_pickle=False) as z:
+                version = _scalar(z["format_version"], "format_version")
+                dim = _scalar(z["dim"], "dim")
+                if version > CACHE_FORMAT_VERSION:
+                    why = (f"it was written by a newer ecr_lab (cache format {version}, this one "
+                           f"reads up to {CACHE_FORMAT_VERSION})")
+                elif dim != self.dim:
+                    why = f"it holds dim-{dim} rows but teacher {self.name} gives dim-{self.dim} rows"
+                else:
+                    hashes, emb = z["hashes"], z["emb"]
+                    if hashes.ndim != 1 or emb.shape != (len(hashes), self.dim):
+                        raise ValueError(f"hashes {hashes.shape} and emb {emb.shape} do not match")
+                    return {str(h): row for h, row in zip(hashes, emb, strict=True)}
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+            why = f"it is unreadable or damaged ({type(e).__name__}: {e})"
+        warnings.warn(
+            f"teacher cache: skipping {bank} because {why}; delete that file "
+            "(its rows will be recomputed and cached again)",
+            UserWarning,
+            stacklevel=4,  # the caller of CachedTeacher.encode
+        )
+        return None
+
     def _load_index(self) -> dict[str, np.ndarray]:
+        """Every cached row of this teacher, by text hash; unusable banks are skipped with a warning."""
         index: dict[str, np.ndarray] = {}
         if not self.dir.is_dir():
             return index
         for bank in sorted(self.dir.glob("bank-*.npz")):
-            try:
-                with np.load(bank, allow_pickle=False) as z:
-                    if int(z["format_version"]) > CACHE_FORMAT_VERSION or int(z["dim"]) != self.dim:
-                        continue
-                    for h, row in zip(z["hashes"], z["emb"], strict=True):
-                        index[str(h)] = row
-            except Exception:
-                # a foreign or damaged bank is ignored (and recomputed), never trusted
-                continue
+            rows = self._read_bank(bank)
+            if rows is not None:
+                index.update(rows)
         return index
 
     def _write_bank(self, hashes: np.ndarray, emb: np.ndarray) -> None:

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import os
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -49,10 +52,46 @@ def test_seed_everything_repeats():
         config.seed_everything(-1)
 
 
-def test_device():
+def test_seed_everything_leaves_the_environment_alone(monkeypatch):
+    monkeypatch.delenv("PYTHONHASHSEED", raising=False)
+    before = dict(os.environ)
+    config.seed_everything(5)
+    assert dict(os.environ) == before
+
+
+def test_cuda_available_false_only_when_torch_is_missing(monkeypatch):
+    def broken():
+        raise RuntimeError("CUDA driver initialization failed")
+
+    monkeypatch.setattr(torch.cuda, "is_available", broken)
+    with pytest.raises(RuntimeError, match="driver initialization"):
+        config.cuda_available()
+    monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` raises ImportError
+    assert config.cuda_available() is False
+
+
+@pytest.mark.parametrize(
+    "cuda, mps, expected",
+    [(True, True, "cuda"), (True, False, "cuda"), (False, True, "mps"), (False, False, "cpu")],
+)
+def test_device_auto_prefers_cuda_then_mps_then_cpu(monkeypatch, cuda, mps, expected):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)
+    assert config.get_device("auto") == expected
+    assert config.get_device("AUTO") == expected
     assert config.get_device("cpu") == "cpu"
-    assert config.get_device("auto") in ("cpu", "cuda", "mps")
-    with pytest.raises(ValueError):
+
+
+def test_device_forced_cuda_without_gpu_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    with pytest.raises(RuntimeError, match="device='cuda' requested but no CUDA GPU.*device='auto'"):
+        config.get_device("cuda")
+    with pytest.raises(RuntimeError, match="device='mps' requested but MPS"):
+        config.get_device("mps")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert config.get_device("cuda") == "cuda"
+    with pytest.raises(ValueError, match="auto, cpu, cuda or mps"):
         config.get_device("tpu")
 
 

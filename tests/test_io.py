@@ -63,3 +63,26 @@ def test_read_json_and_check_format_name_the_problem(tmp_path):
         check_format(meta, expected="y", version=1, path=tmp_path)
     with pytest.raises(ValueError, match="upgrade ecr_lab"):
         check_format({"format": "x", "format_version": 2}, expected="x", version=1, path=tmp_path)
+
+
+def test_atomic_writes_never_touch_the_process_umask(tmp_path, monkeypatch):
+    """The umask is process-wide: reading it means flipping it, a race with other threads."""
+    old = os.umask(0o027)  # an unusual umask, so the expected modes differ from mkstemp's 0600/0700
+    try:
+        umask = os.umask(0o027)  # read once, before patching
+
+        def forbidden(*a):
+            raise AssertionError("os.umask was called during an atomic write")
+
+        monkeypatch.setattr(os, "umask", forbidden)
+        p = atomic_write_bytes(tmp_path / "a.bin", b"one")
+        atomic_write_bytes(p, b"two")  # replacing an existing file too
+        with atomic_dir(tmp_path / "folder") as d:
+            assert _mode(d) == 0o777 & ~umask
+            (d / "x").write_text("x")
+        monkeypatch.undo()
+    finally:
+        os.umask(old)
+    assert p.read_bytes() == b"two" and _mode(p) == 0o666 & ~umask == 0o640
+    assert _mode(tmp_path / "folder") == 0o777 & ~umask == 0o750
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["a.bin", "folder"]

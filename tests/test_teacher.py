@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -76,8 +78,100 @@ def test_corrupt_bank_is_ignored(tmp_path):
     t.encode(["one two"])
     for f in t.dir.glob("bank-*.npz"):
         f.write_bytes(b"garbage")
-    t.encode(["one two"])
+    with pytest.warns(UserWarning, match="unreadable"):
+        t.encode(["one two"])
     assert base.calls == 2
+
+
+class FixedTeacher:
+    """A tiny deterministic teacher: each text maps to a fixed unit row (no model, instant)."""
+
+    name = "fixed"
+    dim = 3
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def encode(self, texts):
+        self.calls += 1
+        x = np.array([[len(t) + 1.0, t.count("e") + 1.0, 2.0] for t in texts], dtype=np.float32)
+        return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def _one_bank(t: CachedTeacher):
+    banks = sorted(t.dir.glob("bank-*.npz"))
+    assert len(banks) == 1, banks
+    return banks[0]
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "empty", "flipped byte", "missing key"])
+def test_damaged_bank_warns_naming_the_file_and_result_is_still_correct(tmp_path, damage):
+    texts = ["hello there", "seven", "hello there"]
+    expected = FixedTeacher().encode(texts)
+    t = CachedTeacher(FixedTeacher(), tmp_path)
+    t.encode(texts)
+    bank = _one_bank(t)
+    data = bank.read_bytes()
+    if damage == "garbage":
+        bank.write_bytes(b"not an npz at all")
+    elif damage == "truncated":
+        bank.write_bytes(data[: len(data) // 2])
+    elif damage == "empty":
+        bank.write_bytes(b"")
+    elif damage == "flipped byte":
+        bank.write_bytes(data[:200] + bytes([data[200] ^ 0xFF]) + data[201:])
+    else:
+        np.savez(bank, hashes=np.array(["x"]), emb=np.ones((1, 3), np.float32))
+    fresh = CachedTeacher(FixedTeacher(), tmp_path)
+    with pytest.warns(UserWarning, match=re.escape(bank.name)) as seen:
+        out = fresh.encode(texts)
+    assert "delete" in str(seen[0].message) and "recomputed" in str(seen[0].message)
+    assert seen[0].filename == __file__  # points at the caller of encode(), not at ecr_lab
+    np.testing.assert_allclose(out, expected, atol=1e-6)
+    assert fresh.teacher.calls == 1 and fresh.misses == 2
+
+
+def test_unreadable_bank_permission_error_warns(tmp_path, monkeypatch):
+    t = CachedTeacher(FixedTeacher(), tmp_path)
+    t.encode(["a text"])
+    bank = _one_bank(t)
+
+    def denied(path, *a, **k):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(np, "load", denied)
+    with pytest.warns(UserWarning, match=re.escape(bank.name)):
+        out = CachedTeacher(FixedTeacher(), tmp_path).encode(["a text"])
+    np.testing.assert_allclose(out, FixedTeacher().encode(["a text"]), atol=1e-6)
+
+
+@pytest.mark.parametrize("field, value, why", [("format_version", 99, "newer"), ("dim", 7, "dim")])
+def test_foreign_bank_warns_naming_the_file(tmp_path, field, value, why):
+    t = CachedTeacher(FixedTeacher(), tmp_path)
+    t.encode(["a text"])
+    bank = _one_bank(t)
+    with np.load(bank) as z:
+        fields = {k: z[k] for k in z.files}
+    fields[field] = np.int64(value)
+    np.savez(bank, **fields)
+    fresh = CachedTeacher(FixedTeacher(), tmp_path)
+    with pytest.warns(UserWarning, match=re.escape(bank.name)) as seen:
+        out = fresh.encode(["a text"])
+    assert why in str(seen[0].message)
+    np.testing.assert_allclose(out, FixedTeacher().encode(["a text"]), atol=1e-6)
+    assert fresh.misses == 1  # never trusted
+
+
+def test_unexpected_error_while_reading_a_bank_propagates(tmp_path, monkeypatch):
+    t = CachedTeacher(FixedTeacher(), tmp_path)
+    t.encode(["a text"])
+
+    def bug(*a, **k):
+        raise RuntimeError("a bug, not a damaged file")
+
+    monkeypatch.setattr(np, "load", bug)
+    with pytest.raises(RuntimeError, match="a bug"):
+        CachedTeacher(FixedTeacher(), tmp_path).encode(["a text"])
 
 
 def _tiny_hf_encoder(folder):
