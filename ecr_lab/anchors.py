@@ -27,45 +27,10 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ._io import atomic_dir, atomic_write_json, check_format, read_json
+from .vectors import check_embeddings, l2_normalize
 
 FORMAT = "ecr_lab.anchors"
 FORMAT_VERSION = 1
-
-
-def check_embeddings(x: np.ndarray, name: str = "embeddings", dim: int | None = None) -> np.ndarray:
-    """Validate an (n, d) float matrix: 2-D, finite, no all-zero rows, optional width ``dim``.
-
-    Returns it as float32. Raises ValueError naming the problem and the fix.
-    """
-    x = np.asarray(x)
-    if x.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D array (n, d); got shape {x.shape}")
-    if x.shape[0] == 0:
-        raise ValueError(f"{name} has no rows; encode a non-empty corpus first")
-    if not np.issubdtype(x.dtype, np.number):
-        raise ValueError(f"{name} must be numeric, got dtype {x.dtype}")
-    x = x.astype(np.float32, copy=False)
-    finite = np.isfinite(x).all(axis=1)
-    if not finite.all():
-        bad = np.flatnonzero(~finite)
-        raise ValueError(
-            f"{name} has {len(bad)} row(s) with NaN or inf (first: row {bad[0]}); "
-            "re-encode those texts or drop them"
-        )
-    norms = np.linalg.norm(x, axis=1)
-    if (norms == 0).any():
-        bad = np.flatnonzero(norms == 0)
-        raise ValueError(f"{name} has {len(bad)} all-zero row(s) (first: row {bad[0]}); they have no direction, drop them")
-    if dim is not None and x.shape[1] != dim:
-        raise ValueError(
-            f"dimension mismatch: {name} has width {x.shape[1]} but the anchors have {dim}; "
-            "use embeddings from the same teacher that derived the anchors"
-        )
-    return x
-
-
-def _unit(x: np.ndarray) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
 def _spherical_lloyd(x: np.ndarray, centers: np.ndarray, max_iter: int, tol: float) -> tuple[np.ndarray, np.ndarray, float]:
@@ -87,7 +52,7 @@ def _spherical_lloyd(x: np.ndarray, centers: np.ndarray, max_iter: int, tol: flo
         empty = np.flatnonzero(np.bincount(labels, minlength=k) == 0)
         if len(empty):  # re-seed an empty cluster with the worst-served rows
             sums[empty] = x[np.argsort(sims[np.arange(len(x)), labels])[: len(empty)]]
-        centers = _unit(sums).astype(np.float32)
+        centers = l2_normalize(sums).astype(np.float32)
     return centers, labels, inertia
 
 
@@ -115,7 +80,7 @@ def spherical_kmeans(
     from sklearn.cluster import KMeans
 
     km = KMeans(n_clusters=k, n_init=n_init, random_state=seed, max_iter=max_iter).fit(x)
-    centers, labels, inertia = _spherical_lloyd(x, _unit(km.cluster_centers_).astype(np.float32), max_iter, tol)
+    centers, labels, inertia = _spherical_lloyd(x, l2_normalize(km.cluster_centers_).astype(np.float32), max_iter, tol)
     # canonical order: anchors sorted by size (largest first), ties by index, so ids are stable
     sizes = np.bincount(labels, minlength=k)
     order = np.lexsort((np.arange(k), -sizes))
@@ -159,7 +124,7 @@ class AnchorSet:
 
     def similarities(self, embeddings: np.ndarray) -> np.ndarray:
         """Cosine of each row to each anchor. (n, d) -> (n, K)."""
-        x = _unit(check_embeddings(embeddings, dim=self.dim))
+        x = l2_normalize(check_embeddings(embeddings, dim=self.dim))
         return x @ self.vectors.T
 
     def assign(self, embeddings: np.ndarray, m: int = 1) -> tuple[np.ndarray, np.ndarray]:
@@ -221,27 +186,30 @@ class AnchorSet:
         return pd.DataFrame(rows)
 
     # -- persistence -------------------------------------------------------------------------
-    def save(self, directory: str | os.PathLike, projector=None) -> Path:
-        """Write ``anchors.safetensors`` + ``anchors.json`` (and the projector, if given) atomically.
+    def save(self, directory: str | os.PathLike) -> Path:
+        """Write ``anchors.safetensors`` + ``anchors.json`` atomically.
 
         The folder is built under a temporary name and moved into place, so a crash never leaves
-        a half-written anchor set.
+        a half-written anchor set. (A projector saves its anchors beside itself:
+        :meth:`ecr_lab.projection.AnchorProjector.save`.)
         """
-        from safetensors.numpy import save_file
-
         directory = Path(directory)
         with atomic_dir(directory) as tmp:
-            save_file({"vectors": np.ascontiguousarray(self.vectors, dtype=np.float32),
-                       "sizes": np.ascontiguousarray(self.sizes, dtype=np.int64)},
-                      str(tmp / "anchors.safetensors"))
-            atomic_write_json(tmp / "anchors.json", {
-                "format": FORMAT, "format_version": FORMAT_VERSION, "k": self.k, "dim": self.dim,
-                "teacher": self.teacher, "seed": self.seed, "corpus_hash": self.corpus_hash,
-                "inertia": self.inertia,
-            })
-            if projector is not None:
-                projector._write(tmp)
+            self.write_into(tmp)
         return directory
+
+    def write_into(self, folder: Path) -> None:
+        """Write this anchor set's two files into an existing ``folder`` (the caller makes it atomic)."""
+        from safetensors.numpy import save_file
+
+        save_file({"vectors": np.ascontiguousarray(self.vectors, dtype=np.float32),
+                   "sizes": np.ascontiguousarray(self.sizes, dtype=np.int64)},
+                  str(Path(folder) / "anchors.safetensors"))
+        atomic_write_json(Path(folder) / "anchors.json", {
+            "format": FORMAT, "format_version": FORMAT_VERSION, "k": self.k, "dim": self.dim,
+            "teacher": self.teacher, "seed": self.seed, "corpus_hash": self.corpus_hash,
+            "inertia": self.inertia,
+        })
 
     @classmethod
     def load(cls, directory: str | os.PathLike) -> AnchorSet:
@@ -292,7 +260,7 @@ def derive_anchors(
         raise ValueError(f"K must be an int >= 2 (one anchor explains nothing), got {k!r}")
     if k > x.shape[0]:
         raise ValueError(f"K={k} is larger than the number of rows ({x.shape[0]}); use K <= rows or more data")
-    centers, labels, inertia = spherical_kmeans(_unit(x), int(k), seed=seed, n_init=n_init)
+    centers, labels, inertia = spherical_kmeans(l2_normalize(x), int(k), seed=seed, n_init=n_init)
     return AnchorSet(vectors=centers, sizes=np.bincount(labels, minlength=k).astype(np.int64), teacher=teacher,
                      seed=seed, corpus_hash=corpus_hash, inertia=inertia, labels=labels)
 
@@ -325,7 +293,7 @@ def sweep_k(
     """
     from sklearn.metrics import silhouette_score
 
-    x = _unit(check_embeddings(embeddings))
+    x = l2_normalize(check_embeddings(embeddings))
     rng = np.random.default_rng(seed)
     sample = rng.permutation(len(x))[: min(silhouette_sample, len(x))]
     rows = []
@@ -340,12 +308,3 @@ def sweep_k(
             row["lang_purity"] = purity(np.asarray(langs, dtype=object), a.labels)
         rows.append(row)
     return pd.DataFrame(rows)
-
-
-def load_anchor_bundle(directory: str | os.PathLike):
-    """(anchors, projector or None) from a folder written by ``AnchorSet.save(dir, projector)``."""
-    from .projection import AnchorProjector
-
-    anchors = AnchorSet.load(directory)
-    projector = AnchorProjector.load(directory, anchors) if (Path(directory) / "projector.json").exists() else None
-    return anchors, projector

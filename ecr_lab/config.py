@@ -62,6 +62,28 @@ class Profile:
     max_points: int = 1500
     extra: dict = field(default_factory=dict)
 
+    def __post_init__(self):
+        from .constraints import Check, Interval, Options, validate
+
+        validate(self, {
+            "name": [Check(lambda v: isinstance(v, str) and bool(v), "a non-empty name")],
+            "units_per_topic": [Interval(int, 1, None), None],
+            "k_anchors": [Interval(int, 2, None)],
+            "m_cues": [Interval(int, 1, None)],
+            "kmeans_restarts": [Interval(int, 1, None)],
+            "student_presets": [Check(lambda v: isinstance(v, tuple) and len(v) == 2, "(small, large) preset names")],
+            "train_steps": [Interval(int, 1, None)],
+            "batch_size": [Interval(int, 1, None)],
+            "learning_rate": [Interval(float, 0, None, closed="neither")],
+            "eval_every": [Interval(int, 1, None)],
+            "seeds": [Interval(int, 1, None)],
+            "pretrained_rows": [Interval(int, 1, None)],
+            "map_method": [Options(("pca", "umap"))],
+            "max_points": [Interval(int, 2, None)],
+        })
+        if self.m_cues > self.k_anchors:
+            raise ValueError(f"Profile.m_cues={self.m_cues} must be <= k_anchors={self.k_anchors}")
+
     def replace(self, **changes) -> Profile:
         """A copy with some fields changed (dataclasses.replace)."""
         return replace(self, **changes)
@@ -73,7 +95,7 @@ class Profile:
 PROFILES: dict[str, Profile] = {
     "fast": Profile(
         name="fast", units_per_topic=24, k_anchors=24, kmeans_restarts=2, student_presets=("nano", "micro"),
-        train_steps=120, batch_size=32, eval_every=40, seeds=1, pretrained_rows=48, map_method="pca",
+        train_steps=120, batch_size=32, eval_every=40, seeds=1, pretrained_rows=384, map_method="pca",
         max_points=1000,
     ),
     "full": Profile(

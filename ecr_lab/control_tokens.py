@@ -114,8 +114,8 @@ def extend_model(model, tokenizer, init: str = "default", anchors=None, projecto
         d_e = emb.shape[1]
         a = anchors.vectors.astype(np.float64)  # (K, d_t)
         if projector is not None and projector.fitted and projector.method != "classifier" and projector.in_dim == d_e:
-            mapped = (a - projector.mu_t) @ np.linalg.pinv(projector.W.astype(np.float64))  # (K, d_s)
-            mapped = mapped * projector.sigma_s + projector.mu_s
+            mapped = (a - projector.mu_t_) @ np.linalg.pinv(projector.W_.astype(np.float64))  # (K, d_s)
+            mapped = mapped * projector.sigma_s_ + projector.mu_s_
         else:
             rng = np.random.default_rng(seed)
             mapped = a @ rng.standard_normal((a.shape[1], d_e)) / np.sqrt(a.shape[1])

@@ -19,7 +19,6 @@ paper and computes a verdict from the numbers: never written by hand.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 
 import numpy as np
@@ -27,7 +26,10 @@ import pandas as pd
 import torch
 
 from . import metrics
-from .student import cue_features, cue_features_from_ids, embed, n_parameters
+from .control_tokens import prepend_cues
+from .student import cue_features_from_ids, n_parameters
+from .tables import mean_std
+from .timing import interleaved_best_of
 
 ID_COLUMNS = ["run", "condition", "preset", "params", "seed", "view", "metric", "value"]
 
@@ -62,38 +64,32 @@ def inference_overhead(run, texts: Sequence[str], batch_size: int = 32, repeats:
 
     Both sides tokenise and run one forward pass per batch; the ECR side also computes the run's cue
     feature from the batch it already tokenised (a lookup, or one more forward pass for "hidden"),
-    projects it, picks the top-m anchors and prepends their cue tokens (m more positions). Best of ``repeats`` each, measured alternately in one
-    process. Returns {"latency_ratio", "ms_per_text_plain", "ms_per_text_ecr"}."""
-    from .control_tokens import prepend_cues
-
-    model, tok, proj = run.model.eval(), run.tokenizer, run.projector
-    m = run.config.m_cues
+    projects it, picks the top-m anchors and prepends their cue tokens (m more positions). Best of
+    ``repeats`` each, measured alternately in one process (:func:`ecr_lab.timing.interleaved_best_of`).
+    Returns {"latency_ratio", "ms_per_text_plain", "ms_per_text_ecr"}."""
+    ecr = run.student
+    model, tok, proj, m = ecr.model.eval(), ecr.tokenizer, ecr.projector, ecr.m
     texts = list(texts)
-    device = next(model.parameters()).device
+    device = ecr.device
+
+    def batches():
+        for i in range(0, len(texts), batch_size):
+            b = tok(texts[i : i + batch_size], padding=True, truncation=True, max_length=ecr.max_length,
+                    return_tensors="pt").to(device)
+            yield {"input_ids": b["input_ids"], "attention_mask": b["attention_mask"]}
 
     def plain() -> None:
-        for i in range(0, len(texts), batch_size):
-            b = tok(texts[i : i + batch_size], padding=True, truncation=True, max_length=run.config.max_length,
-                    return_tensors="pt").to(device)
-            model(input_ids=b["input_ids"], attention_mask=b["attention_mask"])
-
-    def with_ecr() -> None:
-        for i in range(0, len(texts), batch_size):
-            chunk = texts[i : i + batch_size]
-            b = tok(chunk, padding=True, truncation=True, max_length=run.config.max_length, return_tensors="pt").to(device)
-            feats = cue_features_from_ids(model, b["input_ids"], b["attention_mask"], run.config.cue_feature)
-            cues = proj.cues_torch(feats, m)
-            b = prepend_cues({"input_ids": b["input_ids"], "attention_mask": b["attention_mask"]}, cues, tok)
+        for b in batches():
             model(**b)
 
-    t_plain, t_ecr = [], []
-    for _ in range(repeats):
-        for fn, acc in ((plain, t_plain), (with_ecr, t_ecr)):
-            t0 = time.perf_counter()
-            fn()
-            acc.append(time.perf_counter() - t0)
-    return {"latency_ratio": min(t_ecr) / min(t_plain), "ms_per_text_plain": 1000 * min(t_plain) / len(texts),
-            "ms_per_text_ecr": 1000 * min(t_ecr) / len(texts)}
+    def with_ecr() -> None:
+        for b in batches():
+            cues = proj.cues_torch(cue_features_from_ids(model, b["input_ids"], b["attention_mask"], ecr.cue_feature), m)
+            model(**prepend_cues(b, cues, tok))
+
+    t = interleaved_best_of({"plain": plain, "ecr": with_ecr}, repeats=repeats, warmup=False)
+    return {"latency_ratio": t["ecr"] / t["plain"], "ms_per_text_plain": 1000 * t["plain"] / len(texts),
+            "ms_per_text_ecr": 1000 * t["ecr"] / len(texts)}
 
 
 def evaluate(run, corpus, teacher_embeddings: np.ndarray, overhead_texts: int = 128, seed: int = 0,
@@ -105,22 +101,20 @@ def evaluate(run, corpus, teacher_embeddings: np.ndarray, overhead_texts: int = 
     if len(corpus) != len(teacher_embeddings):
         raise ValueError(f"mismatched lengths: corpus {len(corpus)} rows, teacher_embeddings {len(teacher_embeddings)}")
     ids = _run_ids(run)
-    cfg = run.config
-    texts = corpus.texts
+    ecr, cfg, texts = run.student, run.config, corpus.texts
     rows: list[dict] = []
 
     def view(cues) -> dict:
-        x = embed(run.model, run.tokenizer, texts, layer=cfg.layer, cues=cues, max_length=cfg.max_length, progress=progress)
+        x = ecr.encode(texts, cues=cues, teacher_embeddings=teacher_embeddings, progress=progress)
         return metrics.geometry_report(x, corpus, teacher_embeddings, seed=seed)
 
     rows += _rows(ids, "cue_free", view(None))
-    teacher_cues = run.anchors.assign(teacher_embeddings, cfg.m_cues)[0]
-    if run.projector is not None and run.projector.fitted:
-        feats = cue_features(run.model, run.tokenizer, texts, cfg.cue_feature, max_length=cfg.max_length)
-        projected = run.projector.cues(feats, cfg.m_cues)
+    teacher_cues = ecr.teacher_cues(texts, teacher_embeddings)
+    if ecr.projector is not None and ecr.projector.fitted:
+        projected = ecr.cues(texts)
         rows += _rows(ids, "projection", {
             "anchor_agreement": metrics.anchor_agreement(projected[:, 0], teacher_cues[:, 0]),
-            "anchor_chance": 1.0 / run.anchors.k,
+            "anchor_chance": 1.0 / ecr.anchors.k,
         })
         if cfg.uses_cues:
             rows += _rows(ids, "ecr_inference", view(projected))
@@ -147,13 +141,6 @@ CLAIMS = [
     ("C6", "ECR adds only a small inference overhead", [("inference", "latency_ratio", "at most 1.10")], "absolute"),
 ]
 BASELINE_VIEW = {"ecr_inference": "cue_free", "training": "training"}
-
-
-def _fmt(values: np.ndarray) -> str:
-    if len(values) == 0:
-        return "n/a"
-    sd = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
-    return f"{np.mean(values):.3f} ± {sd:.3f}"
 
 
 def metric_verdict(improvement: np.ndarray) -> str:
@@ -211,7 +198,7 @@ def claims_table(results: pd.DataFrame, small: str | None = None, large: str | N
                 v = ("n/a" if len(vals) == 0 else "supported" if vals.mean() <= limit
                      else "mixed" if vals.mean() <= 1.25 else "not supported")
                 claim_rows.append({"metric": f"{view}/{metric}", "direction": direction, "baseline": "1.000 (by definition)",
-                                   "ecr": _fmt(vals), "improvement": _fmt(limit - vals) if len(vals) else "n/a",
+                                   "ecr": mean_std(vals), "improvement": mean_std(limit - vals) if len(vals) else "n/a",
                                    "seeds": len(vals), "metric_verdict": v})
                 verdicts.append(v)
                 continue
@@ -228,7 +215,7 @@ def claims_table(results: pd.DataFrame, small: str | None = None, large: str | N
             v = metric_verdict(imp)
             verdicts.append(v)
             claim_rows.append({"metric": f"{view}/{metric}", "direction": f"{direction} is better",
-                               "baseline": _fmt(b), "ecr": _fmt(e), "improvement": _fmt(imp), "seeds": len(imp),
+                               "baseline": mean_std(b), "ecr": mean_std(e), "improvement": mean_std(imp), "seeds": len(imp),
                                "metric_verdict": v})
         verdict = _claim_verdict(verdicts)
         for r in claim_rows:

@@ -18,11 +18,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import metrics
 from .anchors import AnchorSet, derive_anchors
+from .caching import cached_array
 from .config import Profile, get_profile
 from .control_tokens import extend_tokenizer
 from .data import Corpus, load_corpus
 from .evaluation import evaluate
+from .runs import FORMAT_VERSION as RUN_FORMAT_VERSION
+from .runs import run_format_version
 from .student import make_student, train_tokenizer
 from .teacher import get_teacher
 from .training import EvalSet, Run, TrainConfig, load_run, train
@@ -48,13 +52,10 @@ class Setup:
                 f"teacher={self.teacher_name}, K={self.anchors.k}, vocab={len(self.tokenizer)})")
 
     def eval_set(self, max_rows: int = 480) -> EvalSet:
-        """A fixed probe subset of the test split for evaluations during training."""
-        units = sorted(set(self.test.pair_ids))
-        n_langs = len(self.test.languages)
-        keep = set(units[: max(2, max_rows // max(n_langs, 1))])
-        mask = self.test.frame["pair_id"].isin(keep).to_numpy()
-        sub = Corpus(self.test.frame[mask].reset_index(drop=True), name=f"{self.test.name}:probe")
-        return EvalSet(sub, self.teacher_test[mask])
+        """A fixed probe subset of the test split for evaluations during training: whole meaning
+        units (every language), the same number of units from every topic, at most ``max_rows`` rows."""
+        sub = probe_subset(self.test, max_rows, cap=True)
+        return EvalSet(sub, self.teacher_test[rows_of(sub, self.test)])
 
 
 def workspace(profile: Profile | str | None = None) -> Path:
@@ -99,14 +100,36 @@ def prepare(profile: Profile | str | None = None, seed: int = 0, corpus: Corpus 
     return Setup(profile, corpus, train_c, test_c, enc.name, e_train, e_test, anchors, tok, seed)
 
 
-def run_plan(profile: Profile, seeds: int | None = None) -> list[tuple[str, str, int]]:
-    """(preset, condition, seed) triples: every condition on the small student; the baseline and the
-    claim condition (default ECR+KD) on the large one."""
+#: every training variant, shared by the pipeline (:func:`run_plan`), the study and the pretrained
+#: study: name -> (condition, TrainConfig overrides)
+VARIANTS: dict[str, tuple[str, dict]] = {
+    "baseline": ("baseline", {}),
+    "ecr": ("ecr", {}),
+    "ecr_schedule": ("ecr", {"cue_source": "schedule"}),
+    "ecr_soft": ("ecr", {"cue_source": "soft"}),
+    "random_cues": ("random_cues", {}),
+    "kd": ("kd", {}),
+    "ecr+kd": ("ecr+kd", {}),
+}
+
+
+def large_student_variants(profile: Profile) -> tuple[str, ...]:
+    """What the larger student (~3x) trains, everywhere: the baseline and the claim condition."""
+    return ("baseline", profile.claim_condition)
+
+
+def run_plan(profile: Profile, seeds: int | None = None, variants: tuple[str, ...] | None = None
+             ) -> list[tuple[str, str, int]]:
+    """(preset, variant, seed) triples: ``variants`` (default: the profile's conditions) on the small
+    student; :func:`large_student_variants` on the large one."""
     small, large = profile.student_presets
+    unknown = [v for v in (variants or ()) if v not in VARIANTS]
+    if unknown:
+        raise ValueError(f"unknown variants {unknown}; choose from {list(VARIANTS)}")
     plan = []
     for s in range(seeds or profile.seeds):
-        plan += [(small, c, s) for c in profile.conditions]
-        plan += [(large, c, s) for c in ("baseline", profile.claim_condition)]
+        plan += [(small, v, s) for v in (variants or profile.conditions)]
+        plan += [(large, v, s) for v in large_student_variants(profile)]
     return plan
 
 
@@ -118,20 +141,25 @@ def train_config(profile: Profile, condition: str, seed: int, **overrides) -> Tr
     return TrainConfig(**kw)
 
 
-def train_one(setup: Setup, preset: str, condition: str, seed: int, out_dir: str | os.PathLike | None = None,
-              progress: bool = True, variant: str | None = None, **overrides) -> Run:
-    """Train (or load, when ``out_dir`` already holds it finished) one student.
-
-    ``overrides`` change the TrainConfig (e.g. ``cue_source="soft"``); name such a run with
-    ``variant`` so it does not collide with the plain condition in ``out_dir``.
-    """
-    name = f"{preset}-{variant or condition}-s{seed}"
+def train_one(setup: Setup, preset: str, variant: str, seed: int, out_dir: str | os.PathLike | None = None,
+              progress: bool = True, **overrides) -> Run:
+    """Train (or load, when ``out_dir`` already holds it finished) one student under ``variant``
+    (a name of :data:`VARIANTS`); ``overrides`` change its TrainConfig further."""
+    condition, variant_overrides = VARIANTS[variant]
+    name = f"{preset}-{variant}-s{seed}"
     run_dir = Path(out_dir) / name if out_dir is not None else None
-    if run_dir is not None and (run_dir / "final" / "run.json").exists():
-        run = load_run(run_dir)
-        if run.status == "finished":
-            return run
-    cfg = train_config(setup.profile, condition, seed, progress=progress, **overrides)
+    if run_dir is not None and (version := run_format_version(run_dir)) is not None:
+        if version == RUN_FORMAT_VERSION:
+            run = load_run(run_dir)
+            if run.status == "finished":
+                return run
+        else:
+            import shutil
+            import warnings
+
+            warnings.warn(f"{run_dir} was trained by an older ecr_lab; training it again", stacklevel=2)
+            shutil.rmtree(run_dir)
+    cfg = train_config(setup.profile, condition, seed, progress=progress, **{**variant_overrides, **overrides})
     model = make_student(preset, setup.tokenizer, setup.anchors, seed=seed)
     return train(model, setup.tokenizer, setup.train.texts, setup.teacher_train, setup.anchors, cfg,
                  out_dir=run_dir, eval_set=setup.eval_set(), name=name)
@@ -143,31 +171,13 @@ def train_matrix(setup: Setup, out_dir: str | os.PathLike | None = None, seeds: 
     from tqdm.auto import tqdm
 
     plan = run_plan(setup.profile, seeds)
-    runs = []
-    for preset, condition, seed in tqdm(plan, desc="runs", unit="run", disable=not progress):
-        runs.append(train_one(setup, preset, condition, seed, out_dir, progress=progress))
-    return runs
+    return [train_one(setup, preset, variant, seed, out_dir, progress=progress)
+            for preset, variant, seed in tqdm(plan, desc="runs", unit="run", disable=not progress)]
 
 
 def evaluate_runs(runs: list[Run], setup: Setup) -> pd.DataFrame:
     """One long table (see :func:`ecr_lab.evaluation.evaluate`) for all ``runs`` on the test split."""
     return pd.concat([evaluate(r, setup.test, setup.teacher_test) for r in runs], ignore_index=True)
-
-
-def cached_array(path: str | os.PathLike, compute) -> np.ndarray:
-    """Load ``path`` (.npy) if it exists, else ``compute()`` and save it atomically."""
-    import io
-
-    from ._io import atomic_write_bytes
-
-    path = Path(path)
-    if path.exists():
-        return np.load(path)
-    x = np.asarray(compute())
-    buf = io.BytesIO()
-    np.save(buf, x)
-    atomic_write_bytes(path, buf.getvalue())
-    return x
 
 
 def smollm2_embeddings(corpus: Corpus, layer: int = -1, cache: str | os.PathLike | None = None) -> np.ndarray:
@@ -178,7 +188,7 @@ def smollm2_embeddings(corpus: Corpus, layer: int = -1, cache: str | os.PathLike
 
     folder = Path(cache) if cache is not None else cache_dir() / "smollm2"
 
-    def compute():
+    def compute() -> np.ndarray:
         tok, model = load_smollm2()
         return embed(model, tok, corpus.texts, layer=layer, batch_size=16)
 
@@ -195,11 +205,26 @@ def collapse_students(setup: Setup, out_dir: str | os.PathLike | None = None, se
     return {p: train_one(setup, p, "baseline", seed, out_dir, progress=progress) for p in setup.profile.collapse_presets}
 
 
-def probe_subset(corpus: Corpus, rows: int) -> Corpus:
-    """About ``rows`` rows of ``corpus`` made of whole meaning units (all languages), topics balanced."""
+def probe_subset(corpus: Corpus, rows: int, cap: bool = False, seed: int = 0) -> Corpus:
+    """At most ``rows`` rows of ``corpus`` made of whole meaning units (all languages), the same
+    number of units from every topic.
+
+    A topic probe split by meaning unit needs at least 2 units per topic on each side
+    (:func:`ecr_lab.metrics.group_split`), so fewer than 4 units per topic is an error. ``cap``:
+    when the corpus has fewer units of some topic, keep as many as every topic has.
+    """
     per_unit = max(len(corpus.languages), 1)
-    per_topic = max(1, rows // (per_unit * max(len(corpus.topics), 1)))
-    return corpus.subset(units_per_topic=per_topic, seed=0)
+    per_topic = rows // (per_unit * max(len(corpus.topics), 1))
+    if cap:
+        units = corpus.frame.groupby(corpus.frame["topic"].fillna("(none)"))["pair_id"].nunique()
+        per_topic = min(per_topic, int(units.min()))
+    need = 2 * metrics.MIN_UNITS_PER_SIDE
+    if per_topic < need:
+        raise ValueError(
+            f"{rows} rows of {corpus.name} give {per_topic} meaning units per topic ({len(corpus.topics)} topics x "
+            f"{per_unit} languages per unit); a topic probe split by meaning unit needs at least {need} units per "
+            f"topic. Ask for at least {need * per_unit * len(corpus.topics)} rows")
+    return corpus.subset(units_per_topic=per_topic, seed=seed)
 
 
 def rows_of(sub: Corpus, corpus: Corpus) -> np.ndarray:
@@ -211,8 +236,6 @@ def rows_of(sub: Corpus, corpus: Corpus) -> np.ndarray:
 
 def space_metrics(spaces: dict[str, tuple[np.ndarray, Corpus, np.ndarray]], seed: int = 0) -> pd.DataFrame:
     """Collapse metrics of several spaces side by side: {name: (X, corpus, teacher rows)} -> one row each."""
-    from . import metrics
-
     rows = {}
     for name, (x, corpus, teacher_x) in spaces.items():
         rep = metrics.geometry_report(x, corpus, teacher_x, seed=seed)

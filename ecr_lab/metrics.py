@@ -28,14 +28,11 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from .vectors import check_embeddings, l2_normalize
+
 
 def _mat(x, name: str = "X") -> np.ndarray:
-    x = np.asarray(x, dtype=np.float64)
-    if x.ndim != 2 or x.shape[0] == 0:
-        raise ValueError(f"{name} must be a non-empty (n, d) matrix, got shape {x.shape}")
-    if not np.isfinite(x).all():
-        raise ValueError(f"{name} has NaN or inf entries; fix or drop those rows")
-    return x
+    return check_embeddings(x, name, dtype=np.float64, nonzero_rows=False)
 
 
 def _pair(x, y) -> tuple[np.ndarray, np.ndarray]:
@@ -45,17 +42,13 @@ def _pair(x, y) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-def _unit(x: np.ndarray) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-
-
 def anisotropy(X, n_pairs: int = 5000, seed: int = 0) -> float:
     """Mean cosine of random pairs of distinct rows: E[cos(x_i, x_j)], i != j.
 
     Isotropic embeddings give ~0; collapsed ones (all rows in a narrow cone) give ~1.
     Exact over all pairs when n is small, else over ``n_pairs`` random pairs.
     """
-    x = _unit(_mat(X))
+    x = l2_normalize(_mat(X))
     n = len(x)
     if n < 2:
         raise ValueError("anisotropy needs at least 2 rows")
@@ -104,7 +97,7 @@ def linear_cka(X, Y) -> float:
 
 
 def _knn(x: np.ndarray, k: int) -> np.ndarray:
-    sims = _unit(x) @ _unit(x).T
+    sims = l2_normalize(x) @ l2_normalize(x).T
     np.fill_diagonal(sims, -np.inf)
     return np.argsort(-sims, axis=1, kind="stable")[:, :k]
 
@@ -138,7 +131,7 @@ def retrieval_at_1(X, pair_ids: Sequence, langs: Sequence) -> float:
 
     1 = every translation found (a language-agnostic space); near 0 = language dominates.
     """
-    x = _unit(_mat(X))
+    x = l2_normalize(_mat(X))
     pid = np.asarray(pair_ids, dtype=object)
     lang = np.asarray(langs, dtype=object)
     if not len(pid) == len(lang) == len(x):
@@ -155,15 +148,55 @@ def retrieval_at_1(X, pair_ids: Sequence, langs: Sequence) -> float:
     return float(np.mean(match[rows, best]))
 
 
+#: a probe split by meaning unit needs at least this many units of every label on each side
+MIN_UNITS_PER_SIDE = 2
+
+
+def group_split(labels: np.ndarray, groups: np.ndarray, test_size: float = 0.3, seed: int = 0
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Held-out split by group (a meaning unit never straddles it): (train rows, test rows).
+
+    When every group has a single label (topics: a unit has one topic), each label keeps about
+    ``test_size`` of its groups in test, never fewer than :data:`MIN_UNITS_PER_SIDE` on either
+    side; when groups mix labels (languages: a unit spans them all), whole groups are drawn at
+    random. Raises ValueError when a label has too few groups on a side.
+    """
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({"y": labels, "g": groups})
+    units = frame.drop_duplicates()
+    test_groups: set = set()
+    if units["g"].is_unique:  # one label per group: stratify by label
+        for _y, grp in units.groupby("y", sort=True):
+            g = sorted(grp["g"])
+            n_test = int(np.clip(round(len(g) * test_size), MIN_UNITS_PER_SIDE, len(g) - MIN_UNITS_PER_SIDE))
+            test_groups.update(g[i] for i in rng.permutation(len(g))[:n_test])
+    else:
+        g = sorted(units["g"].unique())
+        test_groups.update(g[i] for i in rng.permutation(len(g))[: int(round(len(g) * test_size))])
+    is_test = frame["g"].isin(test_groups).to_numpy()
+    for side, rows in (("training", ~is_test), ("held-out", is_test)):
+        per_label = frame[rows].groupby("y")["g"].nunique().reindex(sorted(set(labels)), fill_value=0)
+        few = per_label[per_label < MIN_UNITS_PER_SIDE]
+        if len(few):
+            total = units.groupby("y")["g"].nunique()
+            raise ValueError(
+                f"a probe split by meaning unit needs at least {MIN_UNITS_PER_SIDE} meaning units of every label "
+                f"on each side; label {few.index[0]!r} has {int(few.iloc[0])} on the {side} side "
+                f"({int(total[few.index[0]])} in all). Use a larger set (at least "
+                f"{2 * MIN_UNITS_PER_SIDE} units per label) or drop that label")
+    return np.flatnonzero(~is_test), np.flatnonzero(is_test)
+
+
 def probe_accuracy(X, labels: Sequence, groups: Sequence | None = None, test_size: float = 0.3, seed: int = 0) -> float:
     """Held-out accuracy of a logistic-regression probe predicting ``labels`` from X.
 
     The split is by ``groups`` when given (e.g. pair_id, so a translation of a test sentence is never
-    seen in training), stratified by label, holding out about ``test_size`` of the groups.
-    Compare with the majority rate (:func:`majority_rate`).
+    seen in training; see :func:`group_split`, which refuses labels with fewer than 2 units on a
+    side), else stratified by label, holding out about ``test_size``. Compare with the majority
+    rate (:func:`majority_rate`).
     """
     from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedGroupKFold, train_test_split
+    from sklearn.model_selection import train_test_split
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
@@ -176,9 +209,7 @@ def probe_accuracy(X, labels: Sequence, groups: Sequence | None = None, test_siz
     if len(np.unique(y)) < 2:
         raise ValueError("a probe needs at least 2 distinct labels")
     if groups is not None:
-        g = np.asarray(groups, dtype=object)[keep].astype(str)
-        folds = max(2, int(round(1 / test_size)))
-        tr, te = next(StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed).split(x, y, g))
+        tr, te = group_split(y, np.asarray(groups, dtype=object)[keep].astype(str), test_size, seed)
     else:
         tr, te = train_test_split(np.arange(len(y)), test_size=test_size, random_state=seed, stratify=y)
     clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=1.0))
@@ -266,12 +297,17 @@ def procrustes_disparity(X, Y) -> float:
     return float(np.clip(1.0 - s.sum() ** 2, 0.0, 1.0))
 
 
+def drift_cka(X_before, X_after) -> float:
+    """1 - linear CKA between two checkpoints' embeddings of the same texts; 0 = unchanged geometry."""
+    return 1.0 - linear_cka(X_before, X_after)
+
+
 def drift(X_before, X_after) -> dict[str, float]:
-    """Drift between two checkpoints' embeddings of the same texts.
+    """Drift between two checkpoints' embeddings of the same texts, both ways of measuring it.
 
     Returns ``{"drift_cka": 1 - CKA, "procrustes_disparity": ...}``; 0 = unchanged geometry.
     """
-    return {"drift_cka": 1.0 - linear_cka(X_before, X_after), "procrustes_disparity": procrustes_disparity(X_before, X_after)}
+    return {"drift_cka": drift_cka(X_before, X_after), "procrustes_disparity": procrustes_disparity(X_before, X_after)}
 
 
 def loss_spikes(loss: Sequence[float], factor: float = 1.5, window: int = 20) -> int:

@@ -36,8 +36,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ._io import atomic_write_json, check_format, read_json
-from .anchors import AnchorSet, _unit, check_embeddings, check_m
+from ._io import atomic_dir, atomic_write_json, check_format, read_json
+from .anchors import AnchorSet, check_m
+from .vectors import check_embeddings, l2_normalize
 
 FORMAT = "ecr_lab.projector"
 FORMAT_VERSION = 1
@@ -51,6 +52,10 @@ def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
     z = x - x.max(axis=axis, keepdims=True)
     e = np.exp(z)
     return e / e.sum(axis=axis, keepdims=True)
+
+
+class NotFittedError(ValueError, AttributeError):
+    """A projector used before :meth:`AnchorProjector.fit` (as scikit-learn's ``NotFittedError``)."""
 
 
 class AnchorProjector:
@@ -73,22 +78,22 @@ class AnchorProjector:
         self.method = method
         self.alpha = float(alpha)
         self.temperature = float(temperature)
-        self.mu_s: np.ndarray | None = None
-        self.sigma_s: np.ndarray | None = None
-        self.W: np.ndarray | None = None
-        self.mu_t: np.ndarray | None = None
-        self.b: np.ndarray | None = None  # classifier intercepts (K,)
+        self.mu_s_: np.ndarray | None = None
+        self.sigma_s_: np.ndarray | None = None
+        self.W_: np.ndarray | None = None
+        self.mu_t_: np.ndarray | None = None
+        self.b_: np.ndarray | None = None  # classifier intercepts (K,)
         self._torch_key = None
 
     # -- fitting -----------------------------------------------------------------------------
     @property
     def fitted(self) -> bool:
-        return self.W is not None
+        return self.W_ is not None
 
     @property
     def in_dim(self) -> int:
         self._check_fitted()
-        return int(self.W.shape[0])
+        return int(self.W_.shape[0])
 
     def fit(self, features: np.ndarray, teacher_embeddings: np.ndarray) -> AnchorProjector:
         """Fit the map on paired rows.
@@ -103,16 +108,16 @@ class AnchorProjector:
             raise ValueError(f"mismatched lengths: {len(x)} feature rows but {len(y)} teacher rows; pair them row by row")
         if len(x) < 2:
             raise ValueError("the projector needs at least 2 paired rows to fit")
-        y = _unit(y)
-        self.mu_s = x.mean(0)
-        self.sigma_s = x.std(0) + 1e-8
-        xs = (x - self.mu_s) / self.sigma_s
-        self.mu_t = y.mean(0)
-        yc = y - self.mu_t
+        y = l2_normalize(y)
+        self.mu_s_ = x.mean(0)
+        self.sigma_s_ = x.std(0) + 1e-8
+        xs = (x - self.mu_s_) / self.sigma_s_
+        self.mu_t_ = y.mean(0)
+        yc = y - self.mu_t_
         n, d = xs.shape
         if self.method == "ridge":
             gram = xs.T @ xs + self.alpha * n * np.eye(d)
-            self.W = np.linalg.solve(gram, xs.T @ yc)
+            self.W_ = np.linalg.solve(gram, xs.T @ yc)
         elif self.method == "procrustes":
             r = min(d, yc.shape[1], n - 1)
             ps = np.linalg.svd(xs, full_matrices=False)[2][:r].T  # (d_s, r) student principal axes
@@ -121,10 +126,10 @@ class AnchorProjector:
             u, s, vt = np.linalg.svd(a.T @ b)
             rot = u @ vt  # orthogonal Procrustes solution (r, r)
             scale = s.sum() / max((a**2).sum(), 1e-12)
-            self.W = scale * ps @ rot @ pt.T  # (d_s, d_t)
+            self.W_ = scale * ps @ rot @ pt.T  # (d_s, d_t)
         else:
-            self.W, self.b = self._fit_classifier(xs, self.anchors.assign(y.astype(np.float32), 1)[0][:, 0])
-        self.W = self.W.astype(np.float32)
+            self.W_, self.b_ = self._fit_classifier(xs, self.anchors.assign(y.astype(np.float32), 1)[0][:, 0])
+        self.W_ = self.W_.astype(np.float32)
         self._torch_key = None
         return self
 
@@ -149,30 +154,31 @@ class AnchorProjector:
         """Cosines to the anchors (maps) or scaled logits (classifier). (n, d_s) -> (n, K)."""
         if self.method == "classifier":
             x = self._standardise(features)
-            return (x @ self.W + self.b) * CLASSIFIER_SCALE
+            return (x @ self.W_ + self.b_) * CLASSIFIER_SCALE
         return self.transform(features) @ self.anchors.vectors.T
 
     def _standardise(self, features: np.ndarray) -> np.ndarray:
         self._check_fitted()
         x = check_embeddings(features, "features", dim=None)
-        if x.shape[1] != self.W.shape[0]:
+        if x.shape[1] != self.W_.shape[0]:
             raise ValueError(
                 f"dimension mismatch: features have width {x.shape[1]} but the projector was fitted on "
-                f"{self.W.shape[0]}; use the same student feature as at fit time"
+                f"{self.W_.shape[0]}; use the same student feature as at fit time"
             )
-        return ((x - self.mu_s) / self.sigma_s).astype(np.float32)
+        return ((x - self.mu_s_) / self.sigma_s_).astype(np.float32)
 
     def _check_fitted(self) -> None:
-        if self.W is None:
-            raise RuntimeError("the projector is not fitted; call fit(features, teacher_embeddings) first")
+        if self.W_ is None:
+            raise NotFittedError("this AnchorProjector is not fitted yet; call fit(features, teacher_embeddings) "
+                                 "before using it")
 
     # -- inference ---------------------------------------------------------------------------
     def transform(self, features: np.ndarray) -> np.ndarray:
         """Student features (n, d_s) -> unit rows in the teacher space (n, d_t) (ridge / procrustes)."""
         if self.method == "classifier":
             raise ValueError("the classifier projection scores anchors directly; it has no map into the teacher space")
-        z = self._standardise(features) @ self.W + self.mu_t.astype(np.float32)
-        return _unit(z).astype(np.float32)
+        z = self._standardise(features) @ self.W_ + self.mu_t_.astype(np.float32)
+        return l2_normalize(z).astype(np.float32)
 
     def scores(self, features: np.ndarray, temperature: float | None = None) -> np.ndarray:
         """Softmax over cosines to the anchors (or scaled logits). (n, d_s) -> (n, K), rows sum to 1."""
@@ -194,15 +200,15 @@ class AnchorProjector:
 
         self._check_fitted()
         check_m(m, self.anchors.k)
-        if features.shape[-1] != self.W.shape[0]:
-            raise ValueError(f"dimension mismatch: features have width {features.shape[-1]}, the projector {self.W.shape[0]}")
+        if features.shape[-1] != self.W_.shape[0]:
+            raise ValueError(f"dimension mismatch: features have width {features.shape[-1]}, the projector {self.W_.shape[0]}")
         key = (str(features.device), features.dtype)
         if getattr(self, "_torch_key", None) != key:
             def t(a):
                 return torch.as_tensor(np.asarray(a, dtype=np.float32), device=features.device).to(features.dtype)
 
-            extra = self.b if self.method == "classifier" else self.mu_t
-            self._torch = (t(self.mu_s), t(self.sigma_s), t(self.W), t(extra), t(self.anchors.vectors))
+            extra = self.b_ if self.method == "classifier" else self.mu_t_
+            self._torch = (t(self.mu_s_), t(self.sigma_s_), t(self.W_), t(extra), t(self.anchors.vectors))
             self._torch_key = key
         mu_s, sigma_s, w, extra, a = self._torch
         z = ((features - mu_s) / sigma_s) @ w + extra
@@ -210,28 +216,34 @@ class AnchorProjector:
         return sim.topk(m, dim=-1).indices
 
     # -- persistence -------------------------------------------------------------------------
-    def _write(self, directory: Path) -> None:
+    def write_into(self, folder: Path) -> None:
+        """Write ``projector.safetensors`` + ``projector.json`` into an existing ``folder``."""
         from safetensors.numpy import save_file
 
         self._check_fitted()
-        tensors = {"W": self.W, "mu_s": self.mu_s.astype(np.float32), "sigma_s": self.sigma_s.astype(np.float32),
-                   "mu_t": self.mu_t.astype(np.float32)}
-        if self.b is not None:
-            tensors["b"] = self.b.astype(np.float32)
-        save_file(tensors, str(directory / "projector.safetensors"))
-        atomic_write_json(directory / "projector.json", {
+        tensors = {"W": self.W_, "mu_s": self.mu_s_.astype(np.float32), "sigma_s": self.sigma_s_.astype(np.float32),
+                   "mu_t": self.mu_t_.astype(np.float32)}
+        if self.b_ is not None:
+            tensors["b"] = self.b_.astype(np.float32)
+        save_file(tensors, str(Path(folder) / "projector.safetensors"))
+        atomic_write_json(Path(folder) / "projector.json", {
             "format": FORMAT, "format_version": FORMAT_VERSION, "method": self.method, "alpha": self.alpha,
-            "temperature": self.temperature, "in_dim": int(self.W.shape[0]), "out_dim": int(self.anchors.dim),
+            "temperature": self.temperature, "in_dim": int(self.W_.shape[0]), "out_dim": int(self.anchors.dim),
             "anchors_k": self.anchors.k, "teacher": self.anchors.teacher,
         })
 
     def save(self, directory: str | os.PathLike) -> Path:
-        """Save the anchors and this projector together (atomically) in ``directory``."""
-        return self.anchors.save(directory, projector=self)
+        """Save the anchors and this projector together in ``directory``, atomically."""
+        directory = Path(directory)
+        with atomic_dir(directory) as tmp:
+            self.anchors.write_into(tmp)
+            self.write_into(tmp)
+        return directory
 
     @classmethod
     def load(cls, directory: str | os.PathLike, anchors: AnchorSet | None = None) -> AnchorProjector:
         """Load a projector saved with its anchors; ``anchors`` defaults to the ones in ``directory``."""
+        from safetensors import SafetensorError
         from safetensors.numpy import load_file
 
         directory = Path(directory)
@@ -245,14 +257,14 @@ class AnchorProjector:
             )
         try:
             t = load_file(str(directory / "projector.safetensors"))
-        except Exception as e:
+        except (SafetensorError, OSError, ValueError) as e:
             raise ValueError(f"{directory}/projector.safetensors is missing or corrupt ({e}); fit and save again") from e
         p = cls(anchors, method=meta["method"], alpha=meta["alpha"], temperature=meta["temperature"])
-        p.W, p.mu_s, p.sigma_s, p.mu_t, p.b = t["W"], t["mu_s"], t["sigma_s"], t["mu_t"], t.get("b")
+        p.W_, p.mu_s_, p.sigma_s_, p.mu_t_, p.b_ = t["W"], t["mu_s"], t["sigma_s"], t["mu_t"], t.get("b")
         return p
 
     def __repr__(self) -> str:
-        shape = f"{self.W.shape[0]}->{self.W.shape[1]}" if self.fitted else "unfitted"
+        shape = f"{self.W_.shape[0]}->{self.W_.shape[1]}" if self.fitted else "unfitted"
         return f"AnchorProjector(method={self.method!r}, {shape}, K={self.anchors.k}, temperature={self.temperature})"
 
 
@@ -260,3 +272,11 @@ def check_temperature(t: float) -> float:
     if not np.isfinite(t) or t <= 0:
         raise ValueError(f"temperature must be a positive finite number, got {t}")
     return float(t)
+
+
+def load_bundle(directory: str | os.PathLike) -> tuple[AnchorSet, AnchorProjector | None]:
+    """(anchors, projector or None) from a folder written by :meth:`AnchorSet.save` or
+    :meth:`AnchorProjector.save`."""
+    anchors = AnchorSet.load(directory)
+    has_projector = (Path(directory) / "projector.json").exists()
+    return anchors, (AnchorProjector.load(directory, anchors) if has_projector else None)

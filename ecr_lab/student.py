@@ -28,6 +28,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from .pooling import masked_mean
+from .training_config import CUE_FEATURES
+
 SPECIAL_TOKENS = {"pad_token": "<pad>", "bos_token": "<s>", "eos_token": "</s>"}
 
 
@@ -152,6 +155,21 @@ def load_smollm2(device: str = "cpu"):
     return load_causal_lm(str(path.parent), device=device, gguf_file=path.name)
 
 
+def save_model(model, path: Path, tokenizer=None) -> None:
+    """``save_pretrained`` without transformers' per-shard progress bar (noise in notebooks)."""
+    from transformers.utils import logging as hf_logging
+
+    was = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        model.save_pretrained(path)
+        if tokenizer is not None:
+            tokenizer.save_pretrained(path)
+    finally:
+        if was:
+            hf_logging.enable_progress_bar()
+
+
 def _batches(texts: Sequence[str], batch_size: int, desc: str, progress: bool):
     steps = range(0, len(texts), batch_size)
     return tqdm(steps, desc=desc, unit="batch", disable=not progress or len(steps) < 4, leave=False)
@@ -193,8 +211,7 @@ def embed(
                 cue_free[torch.arange(len(first)), first + j] = 0
             text_mask = cue_free
         hs = model(**batch, output_hidden_states=True).hidden_states[layer]  # (b, L, h)
-        w = text_mask.unsqueeze(-1).to(hs.dtype)
-        out.append(((hs * w).sum(1) / w.sum(1).clamp(min=1)).float().cpu().numpy())
+        out.append(masked_mean(hs, text_mask).float().cpu().numpy())
     model.train(was_training)
     if not out:
         return np.zeros((0, model.config.hidden_size), np.float32)
@@ -203,9 +220,7 @@ def embed(
 
 def token_features_from_ids(model, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
     """Mean input-token embedding over the attended positions of a tokenised batch: (B, L) -> (B, hidden)."""
-    table = model.get_input_embeddings()
-    w = attention_mask.unsqueeze(-1).to(table.weight.dtype)
-    return (table(input_ids) * w).sum(1) / w.sum(1).clamp(min=1)
+    return masked_mean(model.get_input_embeddings()(input_ids), attention_mask)
 
 
 @torch.no_grad()
@@ -223,9 +238,6 @@ def token_features(model, tokenizer, texts: Sequence[str], batch_size: int = 256
     return np.concatenate(out) if out else np.zeros((0, model.config.hidden_size), np.float32)
 
 
-CUE_FEATURES = ("tokens", "hidden")
-
-
 def cue_features(model, tokenizer, texts: Sequence[str], feature: str = "tokens", max_length: int = 64) -> np.ndarray:
     """The student feature the projection step reads: ``"tokens"`` (mean input token embedding, one
     lookup) or ``"hidden"`` (mean-pooled last hidden state, one extra forward pass). (n,) -> (n, hidden)."""
@@ -240,6 +252,7 @@ def cue_features_from_ids(model, input_ids: torch.Tensor, attention_mask: torch.
     """:func:`cue_features` of an already tokenised batch, in torch: (B, L) -> (B, hidden)."""
     if feature == "tokens":
         return token_features_from_ids(model, input_ids, attention_mask)
+    if feature != "hidden":
+        raise ValueError(f"unknown cue feature {feature!r}; choose one of {CUE_FEATURES}")
     hs = model(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True).hidden_states[-1]
-    w = attention_mask.unsqueeze(-1).to(hs.dtype)
-    return (hs * w).sum(1) / w.sum(1).clamp(min=1)
+    return masked_mean(hs, attention_mask)

@@ -5,7 +5,8 @@ evaluates every run in every view and, for the ECR runs, every projection step (
 the same trained student: ridge / Procrustes / classifier, on token-embedding or hidden-state
 features). Everything lands in one long table (``study.csv``) and a summary (``study.md``).
 
-Training variants (all on the small student unless noted):
+Training variants (:data:`ecr_lab.experiment.VARIANTS`, shared with the pipeline; all on the small
+student unless noted):
 
 =================== =========================================================================
 ``baseline``        plain LM
@@ -14,7 +15,8 @@ Training variants (all on the small student unless noted):
 ``ecr_soft``        soft cues: Gumbel mix weighted by a trainable projection (LM loss shapes it)
 ``random_cues``     control: random anchors
 ``kd`` / ``ecr+kd`` distillation, and ECR on top of it
-``large baseline``  the next preset (~3x parameters), for claim C5
+larger student      the next preset (~3x parameters): the baseline and the profile's claim
+                    condition, as in the pipeline (:func:`ecr_lab.experiment.run_plan`), for C5
 =================== =========================================================================
 
 :func:`pretrained_study` asks the same question of a real pretrained compact student, SmolLM2-135M
@@ -36,23 +38,15 @@ import numpy as np
 import pandas as pd
 
 from . import metrics
+from .caching import cached_frame
 from .config import Profile, get_profile
+from .ecr_model import ECRModel
 from .evaluation import evaluate
-from .experiment import Setup, prepare, probe_subset, rows_of, train_one
+from .experiment import VARIANTS, Setup, prepare, probe_subset, rows_of, run_plan, train_one
 from .projection import AnchorProjector
-from .student import cue_features, embed
+from .tables import mean_std, mean_std_table
 from .training import EvalSet, TrainConfig, train
 
-#: name -> (condition, TrainConfig overrides)
-VARIANTS: dict[str, tuple[str, dict]] = {
-    "baseline": ("baseline", {}),
-    "ecr": ("ecr", {}),
-    "ecr_schedule": ("ecr", {"cue_source": "schedule"}),
-    "ecr_soft": ("ecr", {"cue_source": "soft"}),
-    "random_cues": ("random_cues", {}),
-    "kd": ("kd", {}),
-    "ecr+kd": ("ecr+kd", {}),
-}
 PROJECTIONS = [(method, feature) for feature in ("tokens", "hidden") for method in ("ridge", "procrustes", "classifier")]
 
 
@@ -61,14 +55,12 @@ def projection_variants(run, setup: Setup, seed: int = 0) -> pd.DataFrame:
     semantic metrics for each (method, feature). One row per projection."""
     rows = []
     teacher_top = setup.anchors.assign(setup.teacher_test, 1)[0][:, 0]
-    m = run.config.m_cues
     for feature in ("tokens", "hidden"):
-        f_train = cue_features(run.model, run.tokenizer, setup.train.texts, feature)
-        f_test = cue_features(run.model, run.tokenizer, setup.test.texts, feature)
+        ecr = ECRModel(run.model, run.tokenizer, setup.anchors, m=run.config.m_cues, cue_feature=feature)
+        f_train, f_test = ecr.cue_features(setup.train.texts), ecr.cue_features(setup.test.texts)
         for method in ("ridge", "procrustes", "classifier"):
-            proj = AnchorProjector(setup.anchors, method=method).fit(f_train, setup.teacher_train)
-            cues = proj.cues(f_test, m)
-            x = embed(run.model, run.tokenizer, setup.test.texts, cues=cues, progress=False)
+            cues = AnchorProjector(setup.anchors, method=method).fit(f_train, setup.teacher_train).cues(f_test, ecr.m)
+            x = ecr.encode(setup.test.texts, cues=cues)
             rows.append({"run": run.name, "seed": run.seed, "method": method, "feature": feature,
                          "anchor_agreement": metrics.anchor_agreement(cues[:, 0], teacher_top),
                          "topic_probe": metrics.topic_probe(x, setup.test.topic_labels, setup.test.pair_ids, seed=seed),
@@ -87,19 +79,12 @@ def run_study(profile: Profile | str | None = None, out: str | os.PathLike = "ec
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     setup = prepare(profile, seed=0, anchors_dir=out / "anchors")
-    small, large = profile.student_presets
     results, projections = [], []
-    for seed in range(seeds):
-        for name in variants:
-            condition, overrides = VARIANTS[name]
-            run = train_one(setup, small, condition, seed, out / "runs", progress=progress,
-                            variant=None if not overrides else name, **overrides)
-            results.append(evaluate(run, setup.test, setup.teacher_test).assign(variant=name))
-            if name in ("ecr", "ecr_soft", "ecr+kd"):
-                projections.append(projection_variants(run, setup).assign(variant=name))
-        for name in ("baseline", "ecr"):
-            run = train_one(setup, large, name, seed, out / "runs", progress=progress)
-            results.append(evaluate(run, setup.test, setup.teacher_test).assign(variant=name))
+    for preset, name, seed in run_plan(profile, seeds, variants):
+        run = train_one(setup, preset, name, seed, out / "runs", progress=progress)
+        results.append(evaluate(run, setup.test, setup.teacher_test).assign(variant=name))
+        if preset == profile.student_presets[0] and name in ("ecr", "ecr_soft", "ecr+kd"):
+            projections.append(projection_variants(run, setup).assign(variant=name))
     res = pd.concat(results, ignore_index=True)
     proj = pd.concat(projections, ignore_index=True) if projections else pd.DataFrame()
     km = pd.DataFrame()
@@ -108,7 +93,7 @@ def run_study(profile: Profile | str | None = None, out: str | os.PathLike = "ec
         for k, m in ((12, 2), (48, 2), (24, 1), (24, 4)):
             prof_k = profile.replace(k_anchors=k, m_cues=m)
             setup_k = replace(setup, profile=prof_k) if k == profile.k_anchors else prepare(prof_k, seed=0)
-            run = train_one(setup_k, small, "ecr", 0, out / "runs", progress=progress, variant=f"ecr_K{k}_m{m}")
+            run = train_one(setup_k, profile.student_presets[0], "ecr", 0, out / f"runs_K{k}_m{m}", progress=progress)
             rows.append(evaluate(run, setup_k.test, setup_k.teacher_test).assign(variant=f"ecr K={k} m={m}"))
         km = pd.concat(rows, ignore_index=True)
     res.to_csv(out / "study.csv", index=False)
@@ -124,8 +109,7 @@ def variant_table(results: pd.DataFrame, views=("cue_free", "ecr_inference", "or
                                  "cka_to_teacher")) -> pd.DataFrame:
     """mean ± std over seeds, one row per (preset, variant, view), one column per metric."""
     sel = results[results.view.isin(views) & results.metric.isin(metrics_shown)]
-    g = sel.groupby(["preset", "variant", "view", "metric"])["value"]
-    stat = g.mean().map("{:.3f}".format) + " ± " + g.std().fillna(0).map("{:.3f}".format)
+    stat = sel.groupby(["preset", "variant", "view", "metric"])["value"].agg(mean_std)
     table = stat.unstack("metric").fillna("").reset_index()  # "" where a view has no such metric
     return table[["preset", "variant", "view"] + [m for m in metrics_shown if m in table.columns]]
 
@@ -133,19 +117,16 @@ def variant_table(results: pd.DataFrame, views=("cue_free", "ecr_inference", "or
 def projection_table(projections: pd.DataFrame) -> pd.DataFrame:
     """Mean ± std over seeds of anchor agreement and ECR-at-inference metrics per projection step."""
     cols = ["anchor_agreement", "topic_probe", "retrieval_at_1", "cross_lingual_transfer"]
-    g = projections.groupby(["variant", "feature", "method"])[cols]
-    mean, std = g.mean(), g.std().fillna(0)
-    out = mean.round(3).astype(str) + " ± " + std.round(3).astype(str)
-    return out.reset_index()
+    return mean_std_table(projections, ["variant", "feature", "method"], cols)
 
 
 # -- the pretrained student ------------------------------------------------------------------
-#: SmolLM2 variants: name -> (condition, TrainConfig overrides)
-PRETRAINED_VARIANTS: dict[str, tuple[str, dict]] = {
-    "baseline/full": ("baseline", {"trainable": "all"}),
-    "ecr+kd/full": ("ecr+kd", {"trainable": "all"}),
-    "baseline/top": ("baseline", {"trainable": "cues+top"}),
-    "ecr+kd/cues+top": ("ecr+kd", {"trainable": "cues+top"}),
+#: SmolLM2 variants: name -> (a variant of :data:`ecr_lab.experiment.VARIANTS`, trainable mode)
+PRETRAINED_VARIANTS: dict[str, tuple[str, str]] = {
+    "baseline/full": ("baseline", "all"),
+    "ecr+kd/full": ("ecr+kd", "all"),
+    "baseline/top": ("baseline", "cues+top"),
+    "ecr+kd/cues+top": ("ecr+kd", "cues+top"),
 }
 PRETRAINED_PRESET = "smollm2-135m"
 
@@ -197,7 +178,7 @@ def _load_smollm2_with_cues(anchors, device: str = "auto"):
 def _pretrained_reference(model, tok, test, teacher_test: np.ndarray, cfg: PretrainedStudyConfig) -> pd.DataFrame:
     """The untouched pretrained model's cue-free metrics (rows in the long format of evaluate)."""
     from .evaluation import ID_COLUMNS
-    from .student import n_parameters
+    from .student import embed, n_parameters
 
     x = embed(model, tok, test.texts, max_length=cfg.max_length, batch_size=32, progress=False)
     rep = metrics.geometry_report(x, test, teacher_test)
@@ -218,8 +199,6 @@ def pretrained_study(setup: Setup, out: str | os.PathLike = "ecr_study", seeds: 
     saved to ``out/pretrained/<run>.csv`` at once, so a killed study resumes where it stopped.
     Runs are evaluated, not saved (a 135M model per run would be 0.5 GB on disk).
     """
-    from ._io import atomic_write_bytes
-
     cfg = config or PretrainedStudyConfig.for_profile(setup.profile)
     unknown = [v for v in variants if v not in PRETRAINED_VARIANTS]
     if unknown:
@@ -235,18 +214,15 @@ def pretrained_study(setup: Setup, out: str | os.PathLike = "ecr_study", seeds: 
     tok, base = (load or (lambda: _load_smollm2_with_cues(setup.anchors)))()
 
     def saved(name: str, compute: Callable[[], pd.DataFrame]) -> pd.DataFrame:
-        path = folder / f"{name}.csv"
-        if path.exists():
-            return pd.read_csv(path)
-        table = compute()
-        atomic_write_bytes(path, table.to_csv(index=False).encode())
-        return table
+        return cached_frame(folder / f"{name}.csv", compute)
 
     tables = [saved(f"{PRETRAINED_PRESET}-pretrained",
                     lambda: _pretrained_reference(base, tok, test_c, t_test, cfg).assign(variant="pretrained"))]
     for seed in range(seeds):
         for variant in variants:
-            condition, overrides = PRETRAINED_VARIANTS[variant]
+            base_variant, trainable = PRETRAINED_VARIANTS[variant]
+            condition, overrides = VARIANTS[base_variant]
+            overrides = {**overrides, "trainable": trainable}
             name = f"{PRETRAINED_PRESET}-{variant.replace('/', '-')}-s{seed}"
 
             def one(variant=variant, condition=condition, overrides=overrides, seed=seed, name=name) -> pd.DataFrame:
@@ -261,9 +237,9 @@ def pretrained_study(setup: Setup, out: str | os.PathLike = "ecr_study", seeds: 
                 table = evaluate(run, test_c, t_test, overhead_texts=cfg.overhead_texts).assign(variant=variant)
                 rows = [("training", "step_time_s", float(run.history["step_time_s"].median()))]
                 if run.config.uses_cues and cfg.cue_feature != "tokens":  # the cheap feature, for comparison
-                    proj = AnchorProjector(setup.anchors, method="classifier").fit(
-                        cue_features(run.model, tok, train_c.texts, "tokens"), t_train)
-                    top = proj.cues(cue_features(run.model, tok, test_c.texts, "tokens"), 1)[:, 0]
+                    cheap = ECRModel(run.model, tok, setup.anchors, cue_feature="tokens", max_length=cfg.max_length)
+                    cheap.fit_projector(train_c.texts, t_train)
+                    top = cheap.cues(test_c.texts, 1)[:, 0]
                     rows.append(("projection_tokens", "anchor_agreement",
                                  metrics.anchor_agreement(top, setup.anchors.assign(t_test, 1)[0][:, 0])))
                 ids = table.iloc[0][["run", "condition", "preset", "params", "seed"]].to_dict()

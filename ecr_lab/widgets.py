@@ -123,11 +123,10 @@ class CueExplorer:
     """
 
     def __init__(self, setup, run, teacher, ks: tuple[int, ...] | None = None, text: str = ""):
-        from .student import cue_features
-
         self.setup, self.run, self.teacher = setup, run, teacher
+        self.student = run.student  # the ECRModel: its projection step is the student side
         ks = tuple(sorted(set(ks or setup.profile.k_sweep) | {run.anchors.k}))
-        self._train_feats = cue_features(run.model, run.tokenizer, setup.train.texts, run.config.cue_feature)
+        self._train_feats = self.student.cue_features(setup.train.texts)
         self._by_k: dict[int, tuple] = {run.anchors.k: (run.anchors, run.projector)}
         self._topics: dict[int, list] = {}
         self.text = W.Text(value=text, placeholder="Type a sentence in en, de, fr, es, ru, zh, ja or ar",
@@ -168,8 +167,6 @@ class CueExplorer:
         ``ok`` is False (with a friendly ``message``) for an empty sentence or one written in a script
         none of the corpus languages use.
         """
-        from .student import cue_features
-
         k = k or self.k.value
         temperature = temperature or self.temperature.value
         m = m or self.m.value
@@ -186,8 +183,7 @@ class CueExplorer:
         anchors, projector = self.anchors_for(k)
         t_cos = anchors.similarities(self.teacher.encode([text]))[0]
         t_scores = softmax(t_cos / temperature)
-        s_scores = projector.scores(cue_features(self.run.model, self.run.tokenizer, [text], self.run.config.cue_feature),
-                                    temperature)[0]
+        s_scores = projector.scores(self.student.cue_features([text]), temperature)[0]
         topics = self._anchor_topics(k)
         t_top, s_top = np.argsort(-t_scores)[:m], np.argsort(-s_scores)[:m]
         shown = list(dict.fromkeys(list(np.argsort(-t_scores)[:6]) + list(np.argsort(-s_scores)[:6])))

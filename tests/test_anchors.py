@@ -11,7 +11,6 @@ from conftest import clustered
 from ecr_lab.anchors import (
     AnchorSet,
     derive_anchors,
-    load_anchor_bundle,
     purity,
     spherical_kmeans,
     sweep_k,
@@ -78,7 +77,9 @@ def test_save_load_roundtrip_and_errors(tmp_path):
     a.save(tmp_path / "anc")
     b = AnchorSet.load(tmp_path / "anc")
     assert np.array_equal(a.vectors, b.vectors) and b.teacher == "t" and b.seed == 5 and b.corpus_hash == "abc"
-    anchors, proj = load_anchor_bundle(tmp_path / "anc")
+    from ecr_lab.projection import load_bundle
+
+    anchors, proj = load_bundle(tmp_path / "anc")
     assert proj is None and anchors.k == 3
     meta_path = tmp_path / "anc" / "anchors.json"
     meta = json.loads(meta_path.read_text())

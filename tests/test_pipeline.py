@@ -102,7 +102,7 @@ def test_rows_of_and_probe_subset(corpus):
 
 
 def test_study_smoke(tmp_path, cache_root):
-    from ecr_lab.cli import markdown_table
+    from ecr_lab.tables import markdown_table
     from ecr_lab.study import projection_table, run_study, variant_table
 
     out = run_study(TINY, tmp_path, seeds=1, variants=("baseline", "ecr", "ecr_soft"), km_sweep=False, progress=False)

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from conftest import clustered
 
-from ecr_lab.anchors import AnchorSet, derive_anchors, load_anchor_bundle
+from ecr_lab.anchors import AnchorSet, derive_anchors
 from ecr_lab.metrics import anchor_agreement
-from ecr_lab.projection import AnchorProjector
+from ecr_lab.projection import AnchorProjector, NotFittedError, load_bundle
 
 
 def _student_of(teacher, d_s, noise=0.05, seed=0):
@@ -46,8 +46,9 @@ def test_errors():
     with pytest.raises(ValueError, match="unknown projection method"):
         AnchorProjector(a, method="magic")
     p = AnchorProjector(a)
-    with pytest.raises(RuntimeError, match="not fitted"):
+    with pytest.raises(NotFittedError, match="not fitted yet"):
         p.cues(t)
+    assert not hasattr(p, "W") and p.W_ is None  # fitted attributes end in "_"
     with pytest.raises(ValueError, match="mismatched lengths"):
         p.fit(t, t[:-1])
     with pytest.raises(ValueError, match="dimension mismatch"):
@@ -76,7 +77,7 @@ def test_saved_with_the_anchors(tmp_path):
     s = _student_of(t, 6)
     p = AnchorProjector(a, method="procrustes", temperature=0.2).fit(s, t)
     p.save(tmp_path / "bundle")
-    anchors, q = load_anchor_bundle(tmp_path / "bundle")
+    anchors, q = load_bundle(tmp_path / "bundle")
     assert q.method == "procrustes" and q.temperature == 0.2
     assert np.allclose(p.scores(s), q.scores(s), atol=1e-6)
     other = AnchorSet(vectors=np.eye(4, 8, dtype=np.float32), sizes=np.ones(4, dtype=np.int64))

@@ -1,0 +1,112 @@
+"""What one training run needs to know: :class:`TrainConfig`, checked against one table.
+
+Conditions (docs/design.md, "conditions"):
+
+=============== ==================================================================================
+``baseline``    plain LM loss, no cues
+``ecr``         ``[m cue tokens] + text``; LM loss on the text tokens only; no other loss term
+``random_cues`` as ``ecr`` but the m cues are random anchors: does meaning help, or extra tokens?
+``kd``          LM loss + embedding regression to the teacher through a linear head (conventional
+                distillation, :mod:`ecr_lab.distillation`; the head is dropped after training)
+``ecr+kd``      both
+=============== ==================================================================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from .constraints import Check, Interval, Options, validate
+
+CONDITIONS = ("baseline", "ecr", "random_cues", "kd", "ecr+kd")
+CUE_SOURCES = ("teacher", "student", "schedule", "soft")
+TRAINABLE = ("all", "cues+top")
+PROJECTIONS = ("ridge", "procrustes", "classifier")
+CUE_FEATURES = ("tokens", "hidden")
+
+
+def _fractions(v) -> bool:
+    return (isinstance(v, tuple) and len(v) == 2 and all(isinstance(x, (int, float)) for x in v)
+            and 0 <= v[0] <= v[1] <= 1)
+
+
+@dataclass
+class TrainConfig:
+    """Everything one training run needs to know. Defaults are the library's recommended setting."""
+
+    condition: str = "ecr"  # one of CONDITIONS
+    steps: int = 200  # optimizer steps
+    batch_size: int = 32  # rows per step (all processes together)
+    learning_rate: float = 3e-3  # peak of the cosine schedule
+    weight_decay: float = 0.01  # AdamW, on matrices only (p.dim() >= 2)
+    warmup_steps: int = 20  # linear warm-up (capped at steps // 2)
+    clip_grad_norm: float | None = None  # None: no clipping (default, claim C3); a float clips the global norm
+    m_cues: int = 2  # cue tokens per example
+    cue_source: str = "teacher"  # cues in training: teacher | student | schedule | soft (ecr_lab.cue_sources)
+    schedule: tuple[float, float] = (0.3, 0.8)  # "schedule": student share ramps 0 -> 1 between these fractions
+    soft_temperature: float = 0.1  # "soft": temperature of the router's cosines
+    gumbel_tau: float = 1.0  # "soft": temperature of the Gumbel-softmax mix
+    kd_weight: float = 1.0  # weight of the KD term (kd, ecr+kd)
+    max_length: int = 64  # tokens per text (cues come on top)
+    eval_every: int = 50  # steps between evaluations of the probe set
+    checkpoint_every: int | None = None  # steps between checkpoints; None: eval_every
+    keep_checkpoints: int = 2  # newest checkpoints kept (>= 1)
+    layer: int = -1  # hidden_states index whose mean over text tokens is the student embedding
+    projection: str | None = None  # projection step fitted after training; None: "classifier" ("ridge" for soft cues)
+    cue_feature: str = "tokens"  # student feature the projection reads: tokens (mean token embedding) | hidden
+    trainable: str = "all"  # which weights train: all | cues+top (cue-token rows + top layers)
+    top_layers: int = 2  # with trainable="cues+top": how many of the last decoder layers train
+    seed: int = 0  # batches, initialisation of heads, random cues
+    device: str = "auto"  # auto | cpu | cuda | mps
+    progress: bool = True  # a tqdm bar per run
+
+    #: one table for every field (scikit-learn's ``_parameter_constraints``)
+    _parameter_constraints = {
+        "condition": [Options(CONDITIONS)],
+        "steps": [Interval(int, 1, None)],
+        "batch_size": [Interval(int, 1, None)],
+        "learning_rate": [Interval(float, 0, None, closed="neither")],
+        "weight_decay": [Interval(float, 0, None)],
+        "warmup_steps": [Interval(int, 0, None)],
+        "clip_grad_norm": [Interval(float, 0, None, closed="neither"), None],
+        "m_cues": [Interval(int, 1, None)],
+        "cue_source": [Options(CUE_SOURCES)],
+        "schedule": [Check(_fractions, "(a, b) with 0 <= a <= b <= 1")],
+        "soft_temperature": [Interval(float, 0, None, closed="neither")],
+        "gumbel_tau": [Interval(float, 0, None, closed="neither")],
+        "kd_weight": [Interval(float, 0, None)],
+        "max_length": [Interval(int, 1, None)],
+        "eval_every": [Interval(int, 1, None)],
+        "checkpoint_every": [Interval(int, 1, None), None],
+        "keep_checkpoints": [Interval(int, 1, None)],
+        "layer": [Interval(int, None, None)],
+        "projection": [Options(PROJECTIONS)],
+        "cue_feature": [Options(CUE_FEATURES)],
+        "trainable": [Options(TRAINABLE)],
+        "top_layers": [Interval(int, 0, None)],
+        "seed": [Interval(int, 0, None)],
+        "device": [Options(("auto", "cpu", "cuda", "mps"))],
+        "progress": [Options((True, False))],
+    }
+
+    def __post_init__(self):
+        self.schedule = tuple(self.schedule)
+        if self.projection is None:  # soft cues train their own projection: a linear map, ridge-initialised
+            self.projection = "ridge" if self.cue_source == "soft" else "classifier"
+        validate(self, self._parameter_constraints)
+        if self.cue_source == "soft" and self.cue_feature != "tokens":
+            raise ValueError("soft cues need cue_feature='tokens' (the mix must be differentiable through one lookup)")
+        if self.cue_source == "soft" and self.projection != "ridge":
+            raise ValueError(f"soft cues train their own projection step (a linear map into the teacher space, "
+                             f"ridge-initialised), so projection must be 'ridge', not {self.projection!r}")
+
+    @property
+    def uses_cues(self) -> bool:
+        return self.condition in ("ecr", "random_cues", "ecr+kd")
+
+    @property
+    def uses_kd(self) -> bool:
+        return self.condition in ("kd", "ecr+kd")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
