@@ -2,35 +2,23 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import pandas as pd
+
+from ecr_lab.timing import interleaved_best_of
 
 
 def best_of(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> float:
     """Best wall time (s) of ``repeats`` calls after ``warmup`` calls."""
     for _ in range(warmup):
         fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+    return interleaved_best_of({"fn": fn}, repeats=repeats, warmup=False)["fn"]
 
 
 def interleaved(fns: dict[str, Callable[[], object]], repeats: int = 5) -> dict[str, float]:
-    """Best time of each function, measured alternately (A B A B ...) so drift hits all equally."""
-    for fn in fns.values():
-        fn()
-    times: dict[str, list[float]] = {k: [] for k in fns}
-    for _ in range(repeats):
-        for k, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            times[k].append(time.perf_counter() - t0)
-    return {k: min(v) for k, v in times.items()}
+    """Best time of each function, measured alternately (ecr_lab.timing.interleaved_best_of)."""
+    return interleaved_best_of(fns, repeats=repeats)
 
 
 def show(title: str, rows: list[dict]) -> pd.DataFrame:

@@ -17,7 +17,7 @@ SCRIPTS = ["inference_overhead.py", "training_overhead.py", "anchor_derivation.p
 
 def main() -> int:
     sys.path.insert(0, str(HERE.parent))
-    from ecr_lab.cli import machine
+    from ecr_lab.pipeline import machine
 
     lines = [f"# Benchmarks\n\nMachine: {machine()}\n"]
     t_all = time.perf_counter()

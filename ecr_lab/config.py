@@ -1,6 +1,6 @@
 """Profiles, seeding, device choice and the one-line notebook set-up.
 
-A *profile* is configuration, not a separate code path (DESIGN.md §5, practice 3): the same
+A *profile* is configuration, not a separate code path (docs/design.md): the same
 functions run with smaller or larger numbers.
 
 - ``fast``: CI and a quick look; every notebook in minutes on 2 CPU cores.

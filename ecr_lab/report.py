@@ -84,3 +84,42 @@ def write_report(path: str | os.PathLike, *, title: str, summary: dict, results:
             parts.append(_img(viz.maps_side_by_side(spaces, corpus, color=color), f"maps by {color}"))
     parts.append("</body></html>")
     return atomic_write_bytes(path, "\n".join(parts).encode("utf-8"))
+
+
+# -- markdown reports of the studies (docs/) ---------------------------------------------------
+def study_markdown(out: dict, title: str, machine: str) -> str:
+    """``study.md``: the variants, the projection steps, the K/m sweep and a claims table per ECR variant."""
+    from .evaluation import claims_table
+    from .study import projection_table, variant_table
+    from .tables import markdown_table
+
+    res = out["results"]
+    parts = [f"# {title}\n", f"Machine: {machine}\n", "## Variants\n", markdown_table(variant_table(res)),
+             "\n## Projection steps on the trained ECR students\n", markdown_table(projection_table(out["projections"]))]
+    if len(out["km"]):
+        parts += ["\n## K and m (seed 0)\n", markdown_table(variant_table(out["km"]))]
+    for variant in ("ecr", "ecr_soft", "ecr_schedule", "ecr+kd"):
+        if (res.variant == variant).any():
+            sub = res[res.variant.isin(["baseline", variant])].assign(condition=lambda d: d["variant"])
+            table = claims_table(sub, ecr_condition=variant)
+            parts += [f"\n## Claims with `{variant}`\n",
+                      markdown_table(table[["claim", "metric", "baseline", "ecr", "improvement", "metric_verdict", "verdict"]])]
+    return "\n".join(parts) + "\n"
+
+
+def pretrained_markdown(res: pd.DataFrame, title: str, machine: str, sizes: str) -> str:
+    """``pretrained.md``: views, projection step / latency / step time, and claims per training mode."""
+    from .study import pretrained_claims, variant_table
+    from .tables import markdown_table
+
+    agree = variant_table(res, views=("projection", "projection_tokens", "inference", "training"),
+                          metrics_shown=("anchor_agreement", "latency_ratio", "step_time_s"))
+    claims = pretrained_claims(res)
+    parts = [f"# {title}\n", f"Machine: {machine}\n", f"Sizes: {sizes}\n", "## Views\n",
+             markdown_table(variant_table(res, views=("cue_free", "ecr_inference", "oracle"))),
+             "\n## Projection step, latency and step time\n", markdown_table(agree)]
+    if len(claims):
+        parts += ["\n## Claims (ECR+KD vs the baseline trained the same way)\n",
+                  markdown_table(claims[["mode", "claim", "metric", "baseline", "ecr", "improvement", "metric_verdict",
+                                         "verdict"]])]
+    return "\n".join(parts) + "\n"

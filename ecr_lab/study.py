@@ -138,10 +138,11 @@ class PretrainedStudyConfig:
 
     #: rows of the training split used (whole meaning units, topics balanced; None = all)
     train_rows: int | None = 384
-    #: rows of the test split evaluated (None = all)
-    test_rows: int | None = 288
+    #: rows of the test split evaluated (None = all); 384 = 4 units x 12 topics x 8 languages, the
+    #: fewest a topic probe split by unit accepts
+    test_rows: int | None = 384
     #: rows of the probe set embedded at each evaluation during training
-    probe_rows: int = 96
+    probe_rows: int = 384
     steps: int = 48
     batch_size: int = 8
     #: one rate for both modes, low enough not to wreck the pretrained weights in full fine-tuning
@@ -159,7 +160,7 @@ class PretrainedStudyConfig:
         if profile.name == "gpu":
             return cls(train_rows=None, test_rows=None, probe_rows=480, steps=1500, batch_size=32)
         if profile.name == "fast":
-            return cls(train_rows=192, test_rows=192, probe_rows=96, steps=12)
+            return cls(steps=12)
         return cls()
 
 

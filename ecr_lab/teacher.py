@@ -27,6 +27,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ._io import atomic_write_bytes, text_hashes
+from .vectors import l2_normalize
 
 CACHE_FORMAT_VERSION = 1
 
@@ -51,12 +52,6 @@ def _check_texts(texts: Sequence[str]) -> list[str]:
     if bad:
         raise TypeError(f"encode() needs strings; item {bad[0]} is {type(texts[bad[0]]).__name__}")
     return texts
-
-
-def l2_normalize(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:
-    """Rows scaled to unit length, float32. Shape (n, d) -> (n, d)."""
-    x = np.asarray(x, dtype=np.float32)
-    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), eps)
 
 
 class USETeacher:
@@ -127,6 +122,7 @@ class HFTeacher:
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """(n,) texts -> (n, hidden) float32 unit rows (mean over non-padding tokens)."""
         torch = self._torch
+        from .pooling import masked_mean
         texts = _check_texts(texts)
         out = []
         steps = range(0, len(texts), self.batch_size)
@@ -137,9 +133,7 @@ class HFTeacher:
                     max_length=self.max_length, return_tensors="pt",
                 ).to(self.device)
                 hidden = self.model(**batch).last_hidden_state  # (b, L, h)
-                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-                out.append(pooled.float().cpu().numpy())
+                out.append(masked_mean(hidden, batch["attention_mask"]).float().cpu().numpy())
         if not out:
             return np.zeros((0, self.dim), np.float32)
         return l2_normalize(np.concatenate(out))

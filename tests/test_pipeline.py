@@ -8,11 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ecr_lab.cli import main, run_pipeline
+from ecr_lab.cli import main
 from ecr_lab.config import get_profile
 from ecr_lab.evaluation import claims_table, metric_verdict
+from ecr_lab.pipeline import run_pipeline
 
-TINY = get_profile("fast").replace(units_per_topic=4, train_steps=6, eval_every=3, k_anchors=6, batch_size=8,
+# 20 units per topic: 4 per topic in the test split, the fewest a topic probe split by unit accepts
+TINY = get_profile("fast").replace(units_per_topic=20, train_steps=6, eval_every=3, k_anchors=6, batch_size=8,
                                    kmeans_restarts=1)
 
 
@@ -102,12 +104,14 @@ def test_rows_of_and_probe_subset(corpus):
 
 
 def test_study_smoke(tmp_path, cache_root):
-    from ecr_lab.tables import markdown_table
     from ecr_lab.study import projection_table, run_study, variant_table
+    from ecr_lab.tables import markdown_table
 
     out = run_study(TINY, tmp_path, seeds=1, variants=("baseline", "ecr", "ecr_soft"), km_sweep=False, progress=False)
     res = out["results"]
-    assert set(res.variant) == {"baseline", "ecr", "ecr_soft"}
+    # the larger student trains what it trains in the pipeline: the baseline and the claim condition
+    assert set(zip(res.preset, res.variant, strict=True)) == {("nano", "baseline"), ("nano", "ecr"), ("nano", "ecr_soft"),
+                                                              ("micro", "baseline"), ("micro", "ecr+kd")}
     proj = out["projections"]
     assert set(zip(proj.method, proj.feature, strict=True)) == {(m, f) for m in ("ridge", "procrustes", "classifier")
                                                   for f in ("tokens", "hidden")}
@@ -126,7 +130,7 @@ def test_pretrained_study_smoke_and_resume(tmp_path, cache_root, monkeypatch):
     from ecr_lab.study import PretrainedStudyConfig, pretrained_claims, pretrained_study
 
     setup = prepare(TINY, seed=0)
-    cfg = PretrainedStudyConfig(train_rows=96, test_rows=96, probe_rows=48, steps=4, batch_size=4, overhead_texts=4)
+    cfg = PretrainedStudyConfig(train_rows=384, test_rows=384, probe_rows=384, steps=4, batch_size=4, overhead_texts=4)
     def load():
         return setup.tokenizer, make_student("micro", setup.tokenizer, setup.anchors, seed=0)
 
@@ -155,7 +159,7 @@ def test_cli_study_pretrained_writes_tables_and_resumes(tmp_path, cache_root, mo
     monkeypatch.setattr(experiment, "prepare", lambda *a, **k: setup)
     monkeypatch.setattr(study, "_load_smollm2_with_cues",
                         lambda anchors: (setup.tokenizer, make_student("micro", setup.tokenizer, anchors, seed=0)))
-    tiny = study.PretrainedStudyConfig(train_rows=96, test_rows=96, probe_rows=48, steps=4, batch_size=4,
+    tiny = study.PretrainedStudyConfig(train_rows=384, test_rows=384, probe_rows=384, steps=4, batch_size=4,
                                        overhead_texts=4)
     monkeypatch.setattr(study.PretrainedStudyConfig, "for_profile", classmethod(lambda cls, profile=None: tiny))
     args = ["study", "--pretrained", "--profile", "fast", "--seeds", "1", "--out", str(tmp_path)]

@@ -1,0 +1,70 @@
+"""The whole pipeline, headless: corpus -> teacher -> anchors -> students of two sizes x conditions
+-> evaluation -> claims table -> ``results.json``, ``results.csv`` and ``report.html``.
+
+``ecr-lab run`` (and ``make demo``) call :func:`run_pipeline`; notebooks 01-04 call the same
+library functions one by one (docs/design.md, "data flow").
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from pathlib import Path
+
+
+def machine() -> str:
+    """A one-line description of where numbers were measured."""
+    import os
+
+    import torch
+
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPU cores, {gpu}, Python {platform.python_version()}, torch {torch.__version__}"
+
+
+def run_pipeline(profile=None, out: str | Path = "ecr_runs", seeds: int | None = None,
+                 progress: bool = True) -> dict:
+    """The whole pipeline (``profile``: a name or a :class:`~ecr_lab.config.Profile`); returns the
+    output folder, the claims table, the results table and the wall time."""
+    import pandas as pd
+
+    from ._io import atomic_write_json
+    from .config import get_profile, seed_everything
+    from .evaluation import claims_table
+    from .experiment import evaluate_runs, prepare, train_matrix
+    from .report import write_report
+
+    t0 = time.perf_counter()
+    prof = get_profile(profile)
+    seeds = seeds or prof.seeds
+    seed_everything(0)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"ecr-lab run: profile={prof.name}, seeds={seeds}, out={out}")
+    setup = prepare(prof, seed=0)
+    print(setup)
+    runs = train_matrix(setup, out_dir=out / "runs", seeds=seeds, progress=progress)
+    results = evaluate_runs(runs, setup)
+    claims = claims_table(results, ecr_condition=prof.claim_condition)
+    wall = time.perf_counter() - t0
+    results.to_csv(out / "results.csv", index=False)
+    summary = {"profile": prof.name, "seeds": seeds, "machine": machine(), "wall_time_s": round(wall, 1),
+               "train_rows": len(setup.train), "test_rows": len(setup.test), "K": setup.anchors.k,
+               "students": " / ".join(prof.student_presets), "steps": prof.train_steps,
+               "command": f"ecr-lab run --profile {prof.name} --seeds {seeds} --out {out}"}
+    atomic_write_json(out / "results.json", {"summary": summary, "claims": claims.to_dict(orient="records"),
+                                             "results": results.to_dict(orient="records")})
+    small = prof.student_presets[0]
+    hist = pd.concat([r.history.assign(label=r.condition) for r in runs if r.seed == 0 and r.name.startswith(small + "-")],
+                     ignore_index=True)
+    probe_set = setup.eval_set()
+    probe = probe_set.corpus
+    maps = {"teacher": (probe_set.teacher_embeddings, probe)}
+    for r in runs:
+        if r.seed == 0 and r.name.startswith(small + "-") and r.condition in ("baseline", prof.claim_condition):
+            maps[f"{small} {r.condition} (cue-free)"] = (r.student.encode(probe.texts), probe)
+    write_report(out / "report.html", title=f"ecr_lab report ({prof.name} profile)", summary=summary,
+                 results=results, claims=claims, histories=hist, maps=maps)
+    print(claims[["claim", "metric", "baseline", "ecr", "metric_verdict", "verdict"]].to_string(index=False))
+    print(f"\nwrote {out / 'results.json'}, {out / 'results.csv'}, {out / 'report.html'} in {wall:.0f} s")
+    return {"out": out, "claims": claims, "results": results, "wall_time_s": wall}
