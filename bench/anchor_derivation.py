@@ -16,17 +16,18 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import headline, show  # noqa: E402
 
 from ecr_lab.anchors import spherical_kmeans  # noqa: E402
+from ecr_lab.vectors import l2_normalize  # noqa: E402
 
 
 def clustered(n: int, d: int, k: int, seed: int = 0) -> np.ndarray:
     r = np.random.default_rng(seed)
     centres = r.standard_normal((k, d)).astype(np.float32)
     x = centres[r.integers(k, size=n)] + 1.5 * r.standard_normal((n, d)).astype(np.float32)
-    return x / np.linalg.norm(x, axis=1, keepdims=True)
+    return l2_normalize(x)
 
 
 def cos_inertia(x: np.ndarray, centres: np.ndarray) -> float:
-    c = centres / np.linalg.norm(centres, axis=1, keepdims=True)
+    c = l2_normalize(centres)
     return float(np.sum(1 - (x @ c.T).max(1)))
 
 

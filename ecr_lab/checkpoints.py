@@ -75,6 +75,17 @@ def prune(out_dir: str | os.PathLike, keep: int) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+def read_meta(path: str | os.PathLike) -> dict:
+    """``state.json`` of a checkpoint (format, step, config, logs); an older or foreign one is a clear error."""
+    path = Path(path)
+    meta = read_json(path / "state.json", "checkpoint")
+    check_format(meta, expected=FORMAT, version=FORMAT_VERSION, path=path)
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise ValueError(f"{path} was written by an older ecr_lab (checkpoint format {meta.get('format_version')}); "
+                         "delete the run folder and train again")
+    return meta
+
+
 def load_checkpoint(path: str | os.PathLike, model) -> tuple[dict, dict, AnchorProjector | None]:
     """Load the weights into ``model`` strictly; returns (meta, trainer_state, projector or None).
 
@@ -84,11 +95,7 @@ def load_checkpoint(path: str | os.PathLike, model) -> tuple[dict, dict, AnchorP
     from safetensors.torch import load_model
 
     path = Path(path)
-    meta = read_json(path / "state.json", "checkpoint")
-    check_format(meta, expected=FORMAT, version=FORMAT_VERSION, path=path)
-    if meta.get("format_version") != FORMAT_VERSION:
-        raise ValueError(f"{path} was written by an older ecr_lab (checkpoint format {meta.get('format_version')}); "
-                         "delete the run folder and train again")
+    meta = read_meta(path)
     try:
         load_model(model, str(path / "model" / "model.safetensors"), strict=True)
     except (RuntimeError, OSError) as e:

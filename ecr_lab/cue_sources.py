@@ -33,8 +33,9 @@ Project = Callable[[Sequence[str]], np.ndarray]
 
 
 def student_cue_share(cfg: TrainConfig, step: int) -> float:
-    """Share of rows whose cues come from the student's projection at ``step`` (1-based)."""
-    if cfg.cue_source == "teacher":
+    """Share of rows whose hard cues come from the student's projection at ``step`` (1-based); 0 for
+    conditions without cues, random cues and soft cues (their mix is logged by the router, not here)."""
+    if not cfg.uses_cues or cfg.condition == "random_cues" or cfg.cue_source in ("teacher", "soft"):
         return 0.0
     if cfg.cue_source == "student":
         return 1.0

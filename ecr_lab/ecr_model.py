@@ -128,22 +128,28 @@ class ECRModel:
         otherwise). Returns the new text of each prompt, special tokens removed."""
         prompts = list(prompts)
         ids = self._resolve_cues(prompts, cues, None)
-        side = self.tokenizer.padding_side
-        self.tokenizer.padding_side = "left"  # decoder-only models continue from the right end
-        try:
-            batch = self.tokenizer(prompts, padding=True, truncation=True, max_length=self.max_length,
-                                   return_tensors="pt")
-            batch = {k: v.to(self.device) for k, v in batch.items() if k in ("input_ids", "attention_mask")}
-            if ids is not None:
-                batch = prepend_cues(batch, ids, self.tokenizer, padding_side="left")
-        finally:
-            self.tokenizer.padding_side = side
+        batch = self.generation_inputs(prompts, ids)
         was_training = self.model.training
         self.model.eval()
-        kwargs = {"do_sample": False, "pad_token_id": self.tokenizer.pad_token_id, **generate_kwargs}
-        out = self.model.generate(**batch, max_new_tokens=max_new_tokens, **kwargs)
-        self.model.train(was_training)
+        try:
+            kwargs = {"do_sample": False, "pad_token_id": self.tokenizer.pad_token_id, **generate_kwargs}
+            out = self.model.generate(**batch, max_new_tokens=max_new_tokens, **kwargs)
+        finally:
+            self.model.train(was_training)
         return self.tokenizer.batch_decode(out[:, batch["input_ids"].shape[1]:], skip_special_tokens=True)
+
+    def generation_inputs(self, prompts: Sequence[str], cue_ids: np.ndarray | None) -> dict[str, torch.Tensor]:
+        """Left-padded, left-truncated batch (a decoder continues from the right end of each prompt),
+        with ``cue_ids`` (n, m) placed right after the pads, before the first prompt token."""
+        side, trunc = self.tokenizer.padding_side, self.tokenizer.truncation_side
+        self.tokenizer.padding_side, self.tokenizer.truncation_side = "left", "left"
+        try:
+            batch = self.tokenizer(list(prompts), padding=True, truncation=True, max_length=self.max_length,
+                                   return_tensors="pt")
+        finally:
+            self.tokenizer.padding_side, self.tokenizer.truncation_side = side, trunc
+        batch = {k: v.to(self.device) for k, v in batch.items() if k in ("input_ids", "attention_mask")}
+        return batch if cue_ids is None else prepend_cues(batch, cue_ids, self.tokenizer, padding_side="left")
 
     # -- persistence -----------------------------------------------------------------------------
     def write_into(self, folder: Path) -> None:

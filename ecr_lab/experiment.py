@@ -30,6 +30,7 @@ from .runs import run_format_version
 from .student import make_student, train_tokenizer
 from .teacher import get_teacher
 from .training import EvalSet, Run, TrainConfig, load_run, train
+from .training_config import VARIANTS
 
 
 @dataclass
@@ -80,6 +81,8 @@ def prepare(profile: Profile | str | None = None, seed: int = 0, corpus: Corpus 
     """
     profile = get_profile(profile)
     corpus = corpus if corpus is not None else load_corpus()
+    if profile.languages is not None:
+        corpus = corpus.subset(langs=profile.languages)
     if profile.units_per_topic is not None:
         corpus = corpus.subset(units_per_topic=profile.units_per_topic, seed=seed)
     train_c, test_c = corpus.split(test_size=test_size, seed=seed)
@@ -100,19 +103,6 @@ def prepare(profile: Profile | str | None = None, seed: int = 0, corpus: Corpus 
     return Setup(profile, corpus, train_c, test_c, enc.name, e_train, e_test, anchors, tok, seed)
 
 
-#: every training variant, shared by the pipeline (:func:`run_plan`), the study and the pretrained
-#: study: name -> (condition, TrainConfig overrides)
-VARIANTS: dict[str, tuple[str, dict]] = {
-    "baseline": ("baseline", {}),
-    "ecr": ("ecr", {}),
-    "ecr_schedule": ("ecr", {"cue_source": "schedule"}),
-    "ecr_soft": ("ecr", {"cue_source": "soft"}),
-    "random_cues": ("random_cues", {}),
-    "kd": ("kd", {}),
-    "ecr+kd": ("ecr+kd", {}),
-}
-
-
 def large_student_variants(profile: Profile) -> tuple[str, ...]:
     """What the larger student (~3x) trains, everywhere: the baseline and the claim condition."""
     return ("baseline", profile.claim_condition)
@@ -123,12 +113,13 @@ def run_plan(profile: Profile, seeds: int | None = None, variants: tuple[str, ..
     """(preset, variant, seed) triples: ``variants`` (default: the profile's conditions) on the small
     student; :func:`large_student_variants` on the large one."""
     small, large = profile.student_presets
-    unknown = [v for v in (variants or ()) if v not in VARIANTS]
+    variants = variants or profile.conditions
+    unknown = [v for v in (*variants, *large_student_variants(profile)) if v not in VARIANTS]
     if unknown:
         raise ValueError(f"unknown variants {unknown}; choose from {list(VARIANTS)}")
     plan = []
     for s in range(seeds or profile.seeds):
-        plan += [(small, v, s) for v in (variants or profile.conditions)]
+        plan += [(small, v, s) for v in variants]
         plan += [(large, v, s) for v in large_student_variants(profile)]
     return plan
 
@@ -141,25 +132,51 @@ def train_config(profile: Profile, condition: str, seed: int, **overrides) -> Tr
     return TrainConfig(**kw)
 
 
+def stale_reason(run_dir: Path, cfg: TrainConfig, train_texts: list[str]) -> str | None:
+    """Why the run saved in ``run_dir`` cannot be reused or resumed for ``cfg`` on ``train_texts``
+    (an older format, another config or other texts), or None when it can."""
+    from . import checkpoints
+    from ._io import read_json, sha256_texts
+
+    final = run_dir / "final" / "run.json"
+    latest = checkpoints.latest_checkpoint(run_dir)
+    meta = read_json(final, "run") if final.is_file() else (
+        read_json(latest / "state.json", "checkpoint") if latest is not None else None)
+    if meta is None:
+        return None
+    current = RUN_FORMAT_VERSION if final.is_file() else checkpoints.FORMAT_VERSION
+    if meta.get("format_version") != current:
+        return f"it was trained by an older ecr_lab (format {meta.get('format_version')})"
+    diff = cfg.differences(meta["config"])
+    if diff:
+        return f"it was trained with another {', '.join(diff)}"
+    saved_hash = meta.get("meta", meta).get("train_texts_sha256")
+    if saved_hash != sha256_texts(train_texts):
+        return "it was trained on other texts (another corpus, profile or split)"
+    return None
+
+
 def train_one(setup: Setup, preset: str, variant: str, seed: int, out_dir: str | os.PathLike | None = None,
               progress: bool = True, **overrides) -> Run:
-    """Train (or load, when ``out_dir`` already holds it finished) one student under ``variant``
-    (a name of :data:`VARIANTS`); ``overrides`` change its TrainConfig further."""
+    """Train (or load, when ``out_dir`` already holds it finished with the same config and training
+    texts) one student under ``variant`` (a name of :data:`VARIANTS`); ``overrides`` change its
+    TrainConfig further. A saved run that cannot be reused is trained again, with a warning."""
     condition, variant_overrides = VARIANTS[variant]
     name = f"{preset}-{variant}-s{seed}"
+    cfg = train_config(setup.profile, condition, seed, progress=progress, **{**variant_overrides, **overrides})
     run_dir = Path(out_dir) / name if out_dir is not None else None
-    if run_dir is not None and (version := run_format_version(run_dir)) is not None:
-        if version == RUN_FORMAT_VERSION:
-            run = load_run(run_dir)
-            if run.status == "finished":
-                return run
-        else:
+    if run_dir is not None and run_dir.exists():
+        reason = stale_reason(run_dir, cfg, setup.train.texts)
+        if reason is not None:
             import shutil
             import warnings
 
-            warnings.warn(f"{run_dir} was trained by an older ecr_lab; training it again", stacklevel=2)
+            warnings.warn(f"{run_dir}: {reason}; training it again", stacklevel=2)
             shutil.rmtree(run_dir)
-    cfg = train_config(setup.profile, condition, seed, progress=progress, **{**variant_overrides, **overrides})
+        elif run_format_version(run_dir) is not None:
+            run = load_run(run_dir)
+            if run.status == "finished":
+                return run
     model = make_student(preset, setup.tokenizer, setup.anchors, seed=seed)
     return train(model, setup.tokenizer, setup.train.texts, setup.teacher_train, setup.anchors, cfg,
                  out_dir=run_dir, eval_set=setup.eval_set(), name=name)

@@ -57,7 +57,8 @@ def select_trainable(model, cue_ids: torch.Tensor, trainable: str = "all", top_l
     emb.requires_grad_(True)
     mask = torch.zeros(emb.shape[0], 1, dtype=emb.dtype, device=emb.device)
     mask[cue_ids.to(emb.device)] = 1.0
-    hook = emb.register_hook(lambda grad: grad * mask)
+    # the model may move to another device after this (accelerate.prepare): the mask follows the gradient
+    hook = emb.register_hook(lambda grad: grad * mask.to(grad.device, grad.dtype))
     top = [layers[i] for i in range(len(layers) - top_layers, len(layers))]
     norm = final_norm(model) if top_layers else None
     params = []

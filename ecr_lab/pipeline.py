@@ -50,6 +50,7 @@ def run_pipeline(profile=None, out: str | Path = "ecr_runs", seeds: int | None =
     results.to_csv(out / "results.csv", index=False)
     summary = {"profile": prof.name, "seeds": seeds, "machine": machine(), "wall_time_s": round(wall, 1),
                "train_rows": len(setup.train), "test_rows": len(setup.test), "K": setup.anchors.k,
+               "languages": " ".join(setup.corpus.languages),
                "students": " / ".join(prof.student_presets), "steps": prof.train_steps,
                "command": f"ecr-lab run --profile {prof.name} --seeds {seeds} --out {out}"}
     atomic_write_json(out / "results.json", {"summary": summary, "claims": claims.to_dict(orient="records"),
@@ -68,3 +69,43 @@ def run_pipeline(profile=None, out: str | Path = "ecr_runs", seeds: int | None =
     print(claims[["claim", "metric", "baseline", "ecr", "metric_verdict", "verdict"]].to_string(index=False))
     print(f"\nwrote {out / 'results.json'}, {out / 'results.csv'}, {out / 'report.html'} in {wall:.0f} s")
     return {"out": out, "claims": claims, "results": results, "wall_time_s": wall}
+
+
+def study_report(profile=None, out: str | Path = "ecr_study", seeds: int = 3, km_sweep: bool = True) -> str:
+    """``ecr-lab study``: run the study (:func:`ecr_lab.study.run_study`), write ``study.md``; returns its text."""
+    from ._io import atomic_write_bytes
+    from .config import get_profile
+    from .report import study_markdown
+    from .study import run_study
+
+    prof = get_profile(profile)
+    result = run_study(prof, out, seeds=seeds, km_sweep=km_sweep)
+    title = f"ecr_lab study ({prof.name} profile, {seeds} seeds, {result['wall_time_s']:.0f} s)"
+    text = study_markdown(result, title=title, machine=machine())
+    atomic_write_bytes(Path(out, "study.md"), text.encode())
+    return text
+
+
+def pretrained_study_report(profile=None, out: str | Path = "ecr_study", seeds: int = 3) -> str:
+    """``ecr-lab study --pretrained``: the SmolLM2 study; writes ``pretrained.csv`` and ``pretrained.md``
+    (finished runs' tables are reused, and the title says how many); returns the markdown."""
+    from ._io import atomic_write_bytes
+    from .config import get_profile
+    from .experiment import prepare
+    from .report import pretrained_markdown
+    from .study import PretrainedStudyConfig, pretrained_study
+
+    t0 = time.perf_counter()
+    prof = get_profile(profile)
+    out = Path(out)
+    setup = prepare(prof, seed=0, anchors_dir=out / "anchors")
+    cfg = PretrainedStudyConfig.for_profile(prof)
+    done_before = len(list((out / "pretrained").glob("*.csv")))
+    res = pretrained_study(setup, out, seeds=seeds, config=cfg)
+    atomic_write_bytes(out / "pretrained.csv", res.to_csv(index=False).encode())
+    resumed = f"; {done_before} tables loaded from earlier calls" if done_before else ""
+    title = (f"SmolLM2-135M as the ECR student ({prof.name} profile, {seeds} seeds, "
+             f"{time.perf_counter() - t0:.0f} s{resumed})")
+    text = pretrained_markdown(res, title=title, machine=machine(), sizes=str(cfg))
+    atomic_write_bytes(out / "pretrained.md", text.encode())
+    return text

@@ -129,7 +129,9 @@ class AnchorProjector:
             self.W_ = scale * ps @ rot @ pt.T  # (d_s, d_t)
         else:
             self.W_, self.b_ = self._fit_classifier(xs, self.anchors.assign(y.astype(np.float32), 1)[0][:, 0])
+        # keep exactly what save() writes (float32), so a reloaded projector picks the same cues
         self.W_ = self.W_.astype(np.float32)
+        self.mu_s_, self.sigma_s_, self.mu_t_ = (a.astype(np.float32) for a in (self.mu_s_, self.sigma_s_, self.mu_t_))
         self._torch_key = None
         return self
 

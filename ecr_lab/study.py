@@ -138,8 +138,8 @@ class PretrainedStudyConfig:
 
     #: rows of the training split used (whole meaning units, topics balanced; None = all)
     train_rows: int | None = 384
-    #: rows of the test split evaluated (None = all); 384 = 4 units x 12 topics x 8 languages, the
-    #: fewest a topic probe split by unit accepts
+    #: rows of the test split evaluated (None = all); on the bundled corpus 384 = 4 units x 12 topics
+    #: x 8 languages, the fewest a topic probe split by unit accepts (fewer languages: fewer rows)
     test_rows: int | None = 384
     #: rows of the probe set embedded at each evaluation during training
     probe_rows: int = 384

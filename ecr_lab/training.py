@@ -30,6 +30,7 @@ import torch
 from tqdm.auto import tqdm
 
 from . import checkpoints, metrics
+from ._io import sha256_texts
 from .anchors import AnchorSet, check_m
 from .caching import save_array
 from .control_tokens import ECRCollator, count_cue_tokens, cue_token_ids
@@ -45,8 +46,6 @@ from .vectors import check_embeddings
 
 __all__ = ["CONDITIONS", "CUE_SOURCES", "TRAINABLE", "EvalSet", "Run", "TrainConfig", "Trainer", "TrainingDiverged",
            "load_run", "save_run", "student_cue_share", "train"]
-
-RESUME_KEYS = ("condition", "seed", "batch_size", "m_cues", "cue_source", "trainable", "top_layers")
 
 
 class TrainingDiverged(RuntimeError):
@@ -91,6 +90,7 @@ class Trainer:
 
         cfg = self.cfg = config
         self.name, self.texts = name, list(texts)
+        self.train_hash = sha256_texts(self.texts)
         self.teacher = _check_inputs(tokenizer, model, self.texts, teacher_embeddings, anchors, cfg)
         self.tokenizer, self.anchors, self.eval_set = tokenizer, anchors, eval_set
         self.out_dir = Path(out_dir) if out_dir is not None else None
@@ -98,13 +98,14 @@ class Trainer:
         self.student = ECRModel(model, tokenizer, anchors, m=cfg.m_cues, cue_feature=cfg.cue_feature,
                                 layer=cfg.layer, max_length=cfg.max_length)
         cue_vocab = cue_token_ids(tokenizer, anchors.k)
+        torch.manual_seed(cfg.seed)  # the KD head's initial weights depend on the seed only
         self.cues = make_cue_source(cfg, anchors.assign(self.teacher, cfg.m_cues)[0], anchors.k, cue_vocab,
-                                    lambda: self._fit_projector("ridge"))
+                                    lambda: AnchorProjector(anchors, method="ridge").fit(
+                                        self.student.cue_features(self.texts), self.teacher))
         self.kd = EmbeddingDistillationLoss(model.config.hidden_size, anchors.dim) if cfg.uses_kd else None
         extra = [m for m in [self.kd, *self.cues.modules()] if m is not None]
         params, masked, self._grad_mask = select_trainable(model, cue_vocab, cfg.trainable, cfg.top_layers)
         params += [p for m in extra for p in m.parameters()]
-        torch.manual_seed(cfg.seed)
         opt = torch.optim.AdamW(param_groups(params, masked, cfg.weight_decay), lr=cfg.learning_rate)
         sched = get_cosine_schedule_with_warmup(opt, min(cfg.warmup_steps, cfg.steps // 2), cfg.steps)
         prepared = self.acc.prepare(model, *extra, opt, sched)
@@ -130,11 +131,10 @@ class Trainer:
         idx = rng.choice(n, size=min(n, b * world), replace=b * world > n)
         return idx[self.acc.process_index :: world]
 
-    def _fit_projector(self, method: str | None = None) -> AnchorProjector:
+    def _fit_projector(self) -> AnchorProjector:
         """Fit the projection step on (student cue features, teacher rows) of the training set."""
-        if hasattr(self, "model"):  # after accelerate.prepare
-            self.student.model = self.unwrapped
-        return self.student.fit_projector(self.texts, self.teacher, method or self.cfg.projection)
+        self.student.model = self.unwrapped
+        return self.student.fit_projector(self.texts, self.teacher, self.cfg.projection)
 
     def _project(self, texts: list[str]) -> np.ndarray:
         """The student's projected top-m cues of ``texts`` (B,) -> (B, m) (fits the projector once if needed)."""
@@ -144,9 +144,9 @@ class Trainer:
 
     def update_projector(self) -> AnchorProjector:
         """Soft cues: the trained router is the projection step; otherwise refit it on current features."""
-        routers = [m for m in self.cues.modules()]
+        routers = self.cues.modules()
         if routers:
-            self.student.projector = self.acc.unwrap_model(routers[0]).to_projector()
+            self.student.projector = routers[0].to_projector()
             return self.student.projector
         return self._fit_projector()
 
@@ -176,18 +176,25 @@ class Trainer:
                  "rng": checkpoints.rng_state(), "extra": [self.acc.unwrap_model(m).state_dict() for m in self.extra],
                  **emb}
         meta = {"step": self.step, "config": self.cfg.to_dict(), "history": self.history, "evals": self.evals,
-                "name": self.name}
+                "name": self.name, "train_texts_sha256": self.train_hash}
         checkpoints.save_checkpoint(path, self.unwrapped, state, meta, self.projector)
         checkpoints.prune(self.out_dir, self.cfg.keep_checkpoints)
         return path
 
     def resume(self, path: str | os.PathLike) -> None:
-        """Load model (strictly), optimizer, scheduler, RNG and logs from a checkpoint folder."""
+        """Load model (strictly), optimizer, scheduler, RNG and logs from a checkpoint folder.
+
+        The checkpoint must come from the same config (progress and device aside) and training texts;
+        that is checked before anything is loaded."""
+        meta = checkpoints.read_meta(path)
+        diff = self.cfg.differences(meta["config"])
+        if diff:
+            saved = ", ".join(f"{k}={meta['config'].get(k)!r}" for k in diff)
+            raise ValueError(f"checkpoint {path} was trained with another {', '.join(diff)} ({saved}); "
+                             "use another out_dir or the same config")
+        if meta.get("train_texts_sha256") != self.train_hash:
+            raise ValueError(f"checkpoint {path} was trained on other texts; use another out_dir or the same corpus")
         meta, state, projector = checkpoints.load_checkpoint(path, self.unwrapped)
-        for key in RESUME_KEYS:
-            if meta["config"].get(key) != getattr(self.cfg, key):
-                raise ValueError(f"checkpoint {path} was trained with {key}={meta['config'].get(key)!r}, this run has "
-                                 f"{getattr(self.cfg, key)!r}; use another out_dir or the same config")
         self.opt.load_state_dict(state["optimizer"])
         self.sched.load_state_dict(state["scheduler"])
         for module, sd in zip(self.extra, state["extra"], strict=True):
@@ -246,7 +253,7 @@ class Trainer:
                 "step": step, "loss": float(lm_loss.detach()), "kd_loss": float(kd_loss.detach()),
                 "grad_norm": grad_norm, "lr": float(self.sched.get_last_lr()[0]),
                 "tokens_per_s": int(batch["attention_mask"].sum()) / max(time.perf_counter() - t0, 1e-9),
-                "student_cue_share": student_cue_share(cfg, step) if cfg.uses_cues else 0.0,
+                "student_cue_share": student_cue_share(cfg, step),
             })
             # 3. a non-finite step stops the run and keeps the last good checkpoint
             if not finite:
@@ -265,11 +272,12 @@ class Trainer:
             self.step = step
             bar.update(1)
             bar.set_postfix(loss=f"{self.history[-1]['loss']:.3f}", gnorm=f"{grad_norm:.2f}")
-            # 5. evaluate and checkpoint
-            if self.eval_set is not None and (step % cfg.eval_every == 0 or step == cfg.steps):
+            # 5. follow the student's projection, evaluate, checkpoint
+            if step % cfg.eval_every == 0 or step == cfg.steps:
                 if self.cues.follows_student:
                     self.update_projector()
-                self._evaluate()
+                if self.eval_set is not None:
+                    self._evaluate()
             if self.out_dir is not None and (step % every_ck == 0 or step == cfg.steps):
                 last_good = self._checkpoint()
             if stop_at is not None and stop_at <= step < cfg.steps:
@@ -285,10 +293,11 @@ class Trainer:
         if self.status == "running":
             self.status = "finished"
         self.student.model = self.unwrapped
-        if self.status == "finished":
-            self.update_projector()  # every run gets the projection step, so agreement is comparable
+        if self.status == "finished" or self.cues.modules():
+            self.update_projector()  # every finished run gets the projection step; soft cues: the router
         run = Run(config=self.cfg, student=self.student, history=pd.DataFrame(self.history),
-                  evals=pd.DataFrame(self.evals), out_dir=self.out_dir, status=self.status, name=self.name)
+                  evals=pd.DataFrame(self.evals), out_dir=self.out_dir, status=self.status, name=self.name,
+                  meta={"train_texts_sha256": self.train_hash})
         if self.out_dir is not None and self.status != "interrupted" and self.acc.is_main_process:
             save_run(run, self.out_dir)
         return run

@@ -25,6 +25,19 @@ PROJECTIONS = ("ridge", "procrustes", "classifier")
 CUE_FEATURES = ("tokens", "hidden")
 
 
+#: every training variant, shared by the pipeline (:func:`ecr_lab.experiment.run_plan`), the study
+#: and the pretrained study: name -> (condition, TrainConfig overrides)
+VARIANTS: dict[str, tuple[str, dict]] = {
+    "baseline": ("baseline", {}),
+    "ecr": ("ecr", {}),
+    "ecr_schedule": ("ecr", {"cue_source": "schedule"}),
+    "ecr_soft": ("ecr", {"cue_source": "soft"}),
+    "random_cues": ("random_cues", {}),
+    "kd": ("kd", {}),
+    "ecr+kd": ("ecr+kd", {}),
+}
+
+
 def _fractions(v) -> bool:
     return (isinstance(v, tuple) and len(v) == 2 and all(isinstance(x, (int, float)) for x in v)
             and 0 <= v[0] <= v[1] <= 1)
@@ -36,7 +49,7 @@ class TrainConfig:
 
     condition: str = "ecr"  # one of CONDITIONS
     steps: int = 200  # optimizer steps
-    batch_size: int = 32  # rows per step (all processes together)
+    batch_size: int = 32  # rows per step and process
     learning_rate: float = 3e-3  # peak of the cosine schedule
     weight_decay: float = 0.01  # AdamW, on matrices only (p.dim() >= 2)
     warmup_steps: int = 20  # linear warm-up (capped at steps // 2)
@@ -56,7 +69,7 @@ class TrainConfig:
     cue_feature: str = "tokens"  # student feature the projection reads: tokens (mean token embedding) | hidden
     trainable: str = "all"  # which weights train: all | cues+top (cue-token rows + top layers)
     top_layers: int = 2  # with trainable="cues+top": how many of the last decoder layers train
-    seed: int = 0  # batches, initialisation of heads, random cues
+    seed: int = 0  # batches, the KD head's initial weights, random cues, Gumbel noise
     device: str = "auto"  # auto | cpu | cuda | mps
     progress: bool = True  # a tqdm bar per run
 
@@ -110,3 +123,8 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def differences(self, other: dict) -> list[str]:
+        """Fields (progress and device aside) whose value differs from ``other`` (a saved config dict)."""
+        theirs = TrainConfig(**other).to_dict()
+        return [k for k, v in self.to_dict().items() if k not in ("progress", "device") and theirs.get(k) != v]

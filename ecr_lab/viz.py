@@ -17,7 +17,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-CONDITION_ORDER = ["baseline", "ecr", "random_cues", "kd", "ecr+kd"]
+from .training_config import CONDITIONS as CONDITION_ORDER  # noqa: E402  (the one list of conditions)
 
 
 def enable_offline() -> None:

@@ -101,3 +101,16 @@ def test_setup_returns_session(capsys, tmp_path, monkeypatch):
     assert s.profile.name == "fast" and s.seed == 1
     assert "profile=fast" in capsys.readouterr().out
     assert config.cache_dir() == tmp_path
+
+
+def test_profile_is_checked_against_its_table():
+    p = config.get_profile("fast")
+    with pytest.raises(ValueError, match="k_anchors must be int in"):
+        p.replace(k_anchors=1)
+    with pytest.raises(ValueError, match="languages must be a tuple of at least 2"):
+        p.replace(languages=("en",))
+    with pytest.raises(ValueError, match="m_cues=9 must be <= k_anchors=8"):
+        p.replace(k_anchors=8, m_cues=9)
+    with pytest.raises(ValueError, match="map_method must be one of"):
+        p.replace(map_method="tsne")
+    assert p.replace(languages=("en", "de")).languages == ("en", "de")

@@ -75,3 +75,26 @@ def test_clear_errors(trained, tmp_path):
         ECRModel.from_pretrained(path)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         ECRModel.from_pretrained(tmp_path / "nowhere")
+
+
+def test_generation_puts_cues_after_the_left_pads(trained):
+    run, sub, emb = trained
+    ecr = run.student
+    prompts = ["Rain", "The weather will be cold and windy tomorrow"]
+    cues = np.array([[1, 2], [3, 4]])
+    batch = ecr.generation_inputs(prompts, cues)
+    ids, mask = batch["input_ids"], batch["attention_mask"]
+    vocab = [ecr.tokenizer.convert_tokens_to_ids(f"<ecr_{i}>") for i in range(6)]
+    for row, c in enumerate(cues):
+        first = int(mask[row].argmax())  # left padding: the first attended position
+        assert ids[row, first : first + 2].tolist() == [vocab[c[0]], vocab[c[1]]]
+        assert (mask[row, first:] == 1).all() and (mask[row, :first] == 0).all()
+    assert int(mask[0].argmax()) > 0 and int(mask[1].argmax()) == 0  # the short prompt is the padded one
+    import torch
+
+    with torch.no_grad():  # the cues change what the model predicts next
+        a = ecr.model(**batch).logits[:, -1]
+        b = ecr.model(**ecr.generation_inputs(prompts, np.array([[5, 0], [0, 5]]))).logits[:, -1]
+    assert not torch.allclose(a, b)
+    out = ecr.generate(prompts, cues=cues, max_new_tokens=6)
+    assert len(out) == 2 and all(isinstance(t, str) for t in out)

@@ -14,8 +14,8 @@ from ecr_lab.evaluation import claims_table, metric_verdict
 from ecr_lab.pipeline import run_pipeline
 
 # 20 units per topic: 4 per topic in the test split, the fewest a topic probe split by unit accepts
-TINY = get_profile("fast").replace(units_per_topic=20, train_steps=6, eval_every=3, k_anchors=6, batch_size=8,
-                                   kmeans_restarts=1)
+TINY = get_profile("fast").replace(units_per_topic=20, languages=("en", "de", "zh", "ar"), train_steps=6,
+                                   eval_every=3, k_anchors=6, batch_size=8, kmeans_restarts=1)
 
 
 @pytest.fixture(scope="module")
@@ -130,7 +130,7 @@ def test_pretrained_study_smoke_and_resume(tmp_path, cache_root, monkeypatch):
     from ecr_lab.study import PretrainedStudyConfig, pretrained_claims, pretrained_study
 
     setup = prepare(TINY, seed=0)
-    cfg = PretrainedStudyConfig(train_rows=384, test_rows=384, probe_rows=384, steps=4, batch_size=4, overhead_texts=4)
+    cfg = PretrainedStudyConfig(train_rows=192, test_rows=192, probe_rows=192, steps=4, batch_size=4, overhead_texts=4)
     def load():
         return setup.tokenizer, make_student("micro", setup.tokenizer, setup.anchors, seed=0)
 
@@ -159,7 +159,7 @@ def test_cli_study_pretrained_writes_tables_and_resumes(tmp_path, cache_root, mo
     monkeypatch.setattr(experiment, "prepare", lambda *a, **k: setup)
     monkeypatch.setattr(study, "_load_smollm2_with_cues",
                         lambda anchors: (setup.tokenizer, make_student("micro", setup.tokenizer, anchors, seed=0)))
-    tiny = study.PretrainedStudyConfig(train_rows=384, test_rows=384, probe_rows=384, steps=4, batch_size=4,
+    tiny = study.PretrainedStudyConfig(train_rows=192, test_rows=192, probe_rows=192, steps=4, batch_size=4,
                                        overhead_texts=4)
     monkeypatch.setattr(study.PretrainedStudyConfig, "for_profile", classmethod(lambda cls, profile=None: tiny))
     args = ["study", "--pretrained", "--profile", "fast", "--seeds", "1", "--out", str(tmp_path)]

@@ -108,3 +108,12 @@ def test_classifier_projection_scores_and_persistence(tmp_path):
     p.save(tmp_path / "b")
     q = AnchorProjector.load(tmp_path / "b")
     assert q.method == "classifier" and np.allclose(q.scores(s), p.scores(s), atol=1e-6)
+
+
+def test_reloaded_projector_picks_exactly_the_same_cues(tmp_path):
+    t, _ = clustered(k=3, d=8)
+    s = _student_of(t, 6)
+    p = AnchorProjector(derive_anchors(t, 3), method="classifier").fit(s, t)
+    assert {a.dtype for a in (p.W_, p.mu_s_, p.sigma_s_, p.mu_t_)} == {np.dtype(np.float32)}
+    q = AnchorProjector.load(p.save(tmp_path / "p"))
+    assert np.array_equal(p.cues(s, 2), q.cues(s, 2)) and np.array_equal(p.scores(s), q.scores(s))

@@ -305,3 +305,45 @@ def test_evaluation_during_training_computes_only_cka_drift(setup_small, monkeyp
     run = train(make_student("nano", tok, anchors), tok, tr.texts, etr, anchors, _cfg(steps=2, eval_every=1),
                 eval_set=EvalSet(te, ete))
     assert run.evals["drift_cka_prev"].notna().sum() == 2
+
+
+def test_resume_refuses_another_config_before_loading(setup_small, tmp_path):
+    tr, etr, te, ete, anchors, tok = setup_small
+    cfg = _cfg(condition="ecr", steps=4, checkpoint_every=2)
+    train(make_student("nano", tok, anchors, seed=0), tok, tr.texts, etr, anchors, cfg, out_dir=tmp_path, stop_at=2)
+    model = make_student("nano", tok, anchors, seed=3)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(ValueError, match=r"another learning_rate \(learning_rate=0.003\)"):
+        train(model, tok, tr.texts, etr, anchors, _cfg(condition="ecr", steps=4, checkpoint_every=2, learning_rate=0.01),
+              out_dir=tmp_path)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # nothing was loaded
+    with pytest.raises(ValueError, match="trained on other texts"):
+        train(make_student("nano", tok, anchors), tok, tr.texts[::-1], etr[::-1], anchors, cfg, out_dir=tmp_path)
+
+
+def test_kd_head_starts_from_the_seed_alone(setup_small):
+    from ecr_lab.training import Trainer
+
+    tr, etr, te, ete, anchors, tok = setup_small
+    heads = []
+    for noise in (1, 2):
+        torch.manual_seed(noise)  # whatever ran before must not matter
+        t = Trainer(make_student("nano", tok, anchors), tok, tr.texts, etr, anchors, _cfg(condition="kd"))
+        heads.append(t.kd.head.weight.detach().clone())
+    assert torch.equal(heads[0], heads[1])
+
+
+def test_stale_runs_are_trained_again(setup_small, tmp_path):
+    from ecr_lab.experiment import stale_reason
+
+    tr, etr, te, ete, anchors, tok = setup_small
+    cfg = _cfg(condition="ecr", steps=2)
+    run_dir = tmp_path / "r"
+    assert stale_reason(run_dir, cfg, tr.texts) is None  # nothing there yet
+    train(make_student("nano", tok, anchors), tok, tr.texts, etr, anchors, cfg, out_dir=run_dir)
+    assert stale_reason(run_dir, cfg, tr.texts) is None
+    assert "another steps" in stale_reason(run_dir, _cfg(condition="ecr", steps=3), tr.texts)
+    assert "other texts" in stale_reason(run_dir, cfg, tr.texts[1:])
+    meta = json.loads((run_dir / "final" / "run.json").read_text())
+    (run_dir / "final" / "run.json").write_text(json.dumps({**meta, "format_version": 1}))
+    assert "older ecr_lab" in stale_reason(run_dir, cfg, tr.texts)

@@ -10,8 +10,8 @@ from ecr_lab import experiment, viz
 from ecr_lab.config import get_profile
 from ecr_lab.widgets import CueExplorer, DriftDashboard, detect_scripts
 
-TINY = get_profile("fast").replace(units_per_topic=20, train_steps=6, eval_every=2, k_anchors=6, batch_size=8,
-                                   kmeans_restarts=1, k_sweep=(4, 6))
+TINY = get_profile("fast").replace(units_per_topic=20, languages=("en", "de", "zh", "ar"), train_steps=6,
+                                   eval_every=2, k_anchors=6, batch_size=8, kmeans_restarts=1, k_sweep=(4, 6))
 
 
 @pytest.fixture(scope="module")
