@@ -49,3 +49,17 @@ def clustered(n_per: int = 40, k: int = 4, d: int = 16, noise: float = 0.05, see
     labels = np.repeat(np.arange(k), n_per)
     x = centers[labels] + noise * r.standard_normal((len(labels), d))
     return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32), labels
+
+
+def stop_process(proc, timeout: float = 20) -> bool:
+    """Terminate a server started by a test; True when it stopped on SIGTERM, False when it had to be killed."""
+    import subprocess
+
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+        return True
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        return False

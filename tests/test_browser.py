@@ -18,11 +18,13 @@ import re
 import shutil
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from conftest import stop_process
+
+from ecr_lab.lab import lab_command
 
 pytestmark = pytest.mark.browser
 
@@ -69,9 +71,10 @@ def lab(tmp_path_factory):
     port, token = _free_port(), "ecr-lab-test-token"
     env = dict(os.environ, JUPYTERLAB_SETTINGS_DIR=str(settings), ECR_LAB_PROFILE="fast")
     log = open(root / "server.log", "w")
+    # the command line of `make lab` (ecr_lab.lab: --allow-root when run as root), on a copy of notebooks/
     proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root", f"--port={port}", "--ip=127.0.0.1",
-         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}", "--ServerApp.open_browser=False"],
+        lab_command(str(root), ["--no-browser", f"--port={port}", "--ip=127.0.0.1",
+                                f"--IdentityProvider.token={token}", "--ServerApp.open_browser=False"]),
         env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.time() + 60
@@ -85,11 +88,7 @@ def lab(tmp_path_factory):
             raise RuntimeError("JupyterLab did not start: " + (root / "server.log").read_text()[-2000:])
         yield {"url": f"http://127.0.0.1:{port}", "token": token, "root": root}
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc, timeout=15)
         log.close()
 
 

@@ -14,6 +14,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from conftest import stop_process
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -78,12 +79,7 @@ def test_ecr_lab_lab_starts_jupyterlab_and_stops(tmp_path):
             f" output of {' '.join(cmd)}:\n{log.read_text(errors='replace')}"
         )
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        if not stop_process(proc):
             pytest.fail(f"JupyterLab ignored SIGTERM; output:\n{log.read_text(errors='replace')}")
     assert proc.returncode is not None
     assert _answers(url) is None, "the server still answers after it was stopped"
