@@ -159,7 +159,7 @@ def stale_reason(run_dir: Path, cfg: TrainConfig, train_texts: list[str]) -> str
 def train_one(setup: Setup, preset: str, variant: str, seed: int, out_dir: str | os.PathLike | None = None,
               progress: bool = True, **overrides) -> Run:
     """Train (or load, when ``out_dir`` already holds it finished with the same config and training
-    texts) one student under ``variant`` (a name of :data:`VARIANTS`); ``overrides`` change its
+    texts) one student under ``variant`` (a name of :data:`ecr_lab.training_config.VARIANTS`); ``overrides`` change its
     TrainConfig further. A saved run that cannot be reused is trained again, with a warning."""
     condition, variant_overrides = VARIANTS[variant]
     name = f"{preset}-{variant}-s{seed}"

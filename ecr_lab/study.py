@@ -5,7 +5,7 @@ evaluates every run in every view and, for the ECR runs, every projection step (
 the same trained student: ridge / Procrustes / classifier, on token-embedding or hidden-state
 features). Everything lands in one long table (``study.csv``) and a summary (``study.md``).
 
-Training variants (:data:`ecr_lab.experiment.VARIANTS`, shared with the pipeline; all on the small
+Training variants (:data:`ecr_lab.training_config.VARIANTS`, shared with the pipeline; all on the small
 student unless noted):
 
 =================== =========================================================================
@@ -121,7 +121,7 @@ def projection_table(projections: pd.DataFrame) -> pd.DataFrame:
 
 
 # -- the pretrained student ------------------------------------------------------------------
-#: SmolLM2 variants: name -> (a variant of :data:`ecr_lab.experiment.VARIANTS`, trainable mode)
+#: SmolLM2 variants: name -> (a variant of :data:`ecr_lab.training_config.VARIANTS`, trainable mode)
 PRETRAINED_VARIANTS: dict[str, tuple[str, str]] = {
     "baseline/full": ("baseline", "all"),
     "ecr+kd/full": ("ecr+kd", "all"),
