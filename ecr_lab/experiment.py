@@ -26,7 +26,6 @@ from .control_tokens import extend_tokenizer
 from .data import Corpus, load_corpus
 from .evaluation import evaluate
 from .runs import FORMAT_VERSION as RUN_FORMAT_VERSION
-from .runs import run_format_version
 from .student import make_student, train_tokenizer
 from .teacher import get_teacher
 from .training import EvalSet, Run, TrainConfig, load_run, train
@@ -147,13 +146,8 @@ def stale_reason(run_dir: Path, cfg: TrainConfig, train_texts: list[str]) -> str
     current = RUN_FORMAT_VERSION if final.is_file() else checkpoints.FORMAT_VERSION
     if meta.get("format_version") != current:
         return f"it was trained by an older ecr_lab (format {meta.get('format_version')})"
-    diff = cfg.differences(meta["config"])
-    if diff:
-        return f"it was trained with another {', '.join(diff)}"
-    saved_hash = meta.get("meta", meta).get("train_texts_sha256")
-    if saved_hash != sha256_texts(train_texts):
-        return "it was trained on other texts (another corpus, profile or split)"
-    return None
+    saved_hash = (meta.get("meta", {}) if final.is_file() else meta).get("train_texts_sha256")
+    return cfg.mismatch(meta["config"], saved_hash, sha256_texts(train_texts))
 
 
 def train_one(setup: Setup, preset: str, variant: str, seed: int, out_dir: str | os.PathLike | None = None,
@@ -173,7 +167,7 @@ def train_one(setup: Setup, preset: str, variant: str, seed: int, out_dir: str |
 
             warnings.warn(f"{run_dir}: {reason}; training it again", stacklevel=2)
             shutil.rmtree(run_dir)
-        elif run_format_version(run_dir) is not None:
+        elif (run_dir / "final" / "run.json").is_file():
             run = load_run(run_dir)
             if run.status == "finished":
                 return run

@@ -79,12 +79,6 @@ def save_run(run: Run, out_dir: str | os.PathLike) -> Path:
     return out_dir / "final"
 
 
-def run_format_version(out_dir: str | os.PathLike) -> int | None:
-    """The format version of the run saved in ``out_dir`` (None when there is none)."""
-    path = Path(out_dir) / "final" / "run.json"
-    return read_json(path, "run").get("format_version") if path.is_file() else None
-
-
 def load_run(out_dir: str | os.PathLike, device: str = "cpu") -> Run:
     """Load a run saved by :func:`ecr_lab.training.train` (its ``final`` folder, or the folder itself)."""
     out_dir = Path(out_dir)

@@ -42,10 +42,11 @@ from .caching import cached_frame
 from .config import Profile, get_profile
 from .ecr_model import ECRModel
 from .evaluation import evaluate
-from .experiment import VARIANTS, Setup, prepare, probe_subset, rows_of, run_plan, train_one
+from .experiment import Setup, prepare, probe_subset, rows_of, run_plan, train_one
 from .projection import AnchorProjector
 from .tables import mean_std, mean_std_table
 from .training import EvalSet, TrainConfig, train
+from .training_config import VARIANTS
 
 PROJECTIONS = [(method, feature) for feature in ("tokens", "hidden") for method in ("ridge", "procrustes", "classifier")]
 

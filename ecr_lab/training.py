@@ -187,13 +187,9 @@ class Trainer:
         The checkpoint must come from the same config (progress and device aside) and training texts;
         that is checked before anything is loaded."""
         meta = checkpoints.read_meta(path)
-        diff = self.cfg.differences(meta["config"])
-        if diff:
-            saved = ", ".join(f"{k}={meta['config'].get(k)!r}" for k in diff)
-            raise ValueError(f"checkpoint {path} was trained with another {', '.join(diff)} ({saved}); "
-                             "use another out_dir or the same config")
-        if meta.get("train_texts_sha256") != self.train_hash:
-            raise ValueError(f"checkpoint {path} was trained on other texts; use another out_dir or the same corpus")
+        reason = self.cfg.mismatch(meta["config"], meta.get("train_texts_sha256"), self.train_hash)
+        if reason is not None:
+            raise ValueError(f"checkpoint {path}: {reason}; use another out_dir, or the same config and corpus")
         meta, state, projector = checkpoints.load_checkpoint(path, self.unwrapped)
         self.opt.load_state_dict(state["optimizer"])
         self.sched.load_state_dict(state["scheduler"])

@@ -128,3 +128,14 @@ class TrainConfig:
         """Fields (progress and device aside) whose value differs from ``other`` (a saved config dict)."""
         theirs = TrainConfig(**other).to_dict()
         return [k for k, v in self.to_dict().items() if k not in ("progress", "device") and theirs.get(k) != v]
+
+    def mismatch(self, saved_config: dict, saved_texts_sha256: str | None, texts_sha256: str) -> str | None:
+        """Why a run saved with ``saved_config`` on texts hashed ``saved_texts_sha256`` is not this run
+        on texts hashed ``texts_sha256`` (None: it is). The one rule for resuming and for reusing."""
+        diff = self.differences(saved_config)
+        if diff:
+            saved = ", ".join(f"{k}={saved_config.get(k)!r}" for k in diff)
+            return f"it was trained with another {', '.join(diff)} ({saved})"
+        if saved_texts_sha256 != texts_sha256:
+            return "it was trained on other texts (another corpus, profile or split)"
+        return None
