@@ -12,7 +12,7 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 SCRIPTS = ["inference_overhead.py", "training_overhead.py", "anchor_derivation.py", "teacher_throughput.py",
-           "notebooks_suite.py", "gpu_throughput.py"]
+           "notebooks_suite.py", "trainer_throughput.py"]
 
 
 def main() -> int:

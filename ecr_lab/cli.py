@@ -3,6 +3,10 @@
     ecr-lab run [--profile fast|full|gpu] [--out DIR] [--seeds N]
                       the whole pipeline: corpus -> teacher -> anchors -> students of two sizes x
                       conditions -> evaluation; writes results.json, results.csv, report.html
+    ecr-lab train [--profile P] [--preset NAME] [--variant NAME] [--seed S] [--out DIR]
+                  [--steps N] [--batch-size B] [--grad-accum A] [--mixed-precision no|bf16|fp16]
+                      one run; also on several processes: torchrun --nproc_per_node 2 -m ecr_lab.cli
+                      train ..., or accelerate launch --multi_gpu --num_processes N -m ecr_lab.cli train ...
     ecr-lab demo      corpus table + teacher summary, then `run` on the embedded default (`make demo`)
     ecr-lab study [--profile P] [--seeds N] [--pretrained]
                       every variant and projection step over seeds (the README's results section);
@@ -24,6 +28,17 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     run_pipeline(args.profile, args.out, args.seeds)
     return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .pipeline import train_run
+
+    names = {"steps": "steps", "batch_size": "batch_size", "grad_accum": "gradient_accumulation_steps",
+             "mixed_precision": "mixed_precision", "lr": "learning_rate", "device": "device"}
+    overrides = {field: getattr(args, arg) for arg, field in names.items() if getattr(args, arg) is not None}
+    run = train_run(args.profile, args.preset, args.variant, args.seed, args.out, progress=not args.no_progress,
+                    **overrides)
+    return 0 if run.status == "finished" else 1
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -83,6 +98,20 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", default="ecr_runs", help="output folder (finished runs in it are reused)")
     r.add_argument("--seeds", type=int, default=None, help="seeds per condition (default: the profile's)")
     r.set_defaults(fn=cmd_run)
+    t = sub.add_parser("train", help="one run (also across processes: torchrun / accelerate launch)")
+    t.add_argument("--profile", choices=("fast", "full", "gpu"), default=None, help="default: ECR_LAB_PROFILE or auto")
+    t.add_argument("--preset", default=None, help="student size (default: the profile's small student)")
+    t.add_argument("--variant", default=None, help="training variant (default: the profile's claim condition)")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--out", default="ecr_runs/train", help="output folder (the run goes to OUT/runs/NAME)")
+    t.add_argument("--steps", type=int, default=None, help="optimizer steps (default: the profile's)")
+    t.add_argument("--batch-size", type=int, default=None, help="rows per micro-batch and process")
+    t.add_argument("--grad-accum", type=int, default=None, help="micro-batches per optimizer step")
+    t.add_argument("--mixed-precision", choices=("no", "bf16", "fp16"), default=None)
+    t.add_argument("--lr", type=float, default=None, help="peak learning rate")
+    t.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default=None)
+    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.set_defaults(fn=cmd_train)
     d = sub.add_parser("demo", help="corpus table, teacher summary, then the pipeline on the embedded default")
     d.add_argument("--profile", choices=("fast", "full", "gpu"), default="fast")
     d.add_argument("--out", default="ecr_runs/demo")

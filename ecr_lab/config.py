@@ -57,6 +57,9 @@ class Profile:
     train_steps: int = 200
     batch_size: int = 32
     learning_rate: float = 3e-3
+    #: mixed precision of training: "no", "bf16", "fp16", or "auto" (on a CUDA GPU: bf16 where it
+    #: has bf16 tensor cores, else fp16, as on a T4; elsewhere "no")
+    mixed_precision: str = "no"
     eval_every: int = 50
     seeds: int = 1
     #: rows embedded with the pretrained SmolLM2 student (slow on CPU)
@@ -102,6 +105,7 @@ PROFILE_CONSTRAINTS = {
     "train_steps": [Interval(int, 1, None)],
     "batch_size": [Interval(int, 1, None)],
     "learning_rate": [Interval(float, 0, None, closed="neither")],
+    "mixed_precision": [Options(("no", "bf16", "fp16", "auto"))],
     "eval_every": [Interval(int, 1, None)],
     "seeds": [Interval(int, 1, None)],
     "pretrained_rows": [Interval(int, 1, None)],
@@ -123,7 +127,10 @@ PROFILES: dict[str, Profile] = {
     ),
     "gpu": Profile(
         name="gpu", units_per_topic=None, k_anchors=32, kmeans_restarts=8, student_presets=("small", "base"), collapse_presets=("base", "small", "micro", "nano"),
-        train_steps=6000, batch_size=64, eval_every=500, seeds=3, pretrained_rows=100_000, map_method="umap",
+        # 4000 steps: notebook 03 in ~9 min on a Colab T4 with fp16 (13.5 min if nothing overlaps);
+        # the estimate and its basis: docs/gpu_sizing.md (ecr_lab.sizing)
+        train_steps=4000, batch_size=64, eval_every=500, seeds=3, pretrained_rows=100_000, map_method="umap",
+        mixed_precision="auto",
         max_points=4000,
     ),
 }
@@ -212,6 +219,18 @@ def get_device(preference: str = "auto") -> str:
     if pref == "mps" and not torch.backends.mps.is_available():
         raise RuntimeError("device='mps' requested but MPS is not available; use device='auto'")
     return pref
+
+
+def resolve_mixed_precision(name: str) -> str:
+    """A profile's ``mixed_precision`` as a run's: "auto" -> "bf16" on a CUDA GPU with bf16 tensor
+    cores (Ampere and later), "fp16" on an older one (a T4), "no" without a GPU; others unchanged."""
+    if name != "auto":
+        return name
+    if not cuda_available():
+        return "no"
+    import torch
+
+    return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
 
 
 def cache_dir() -> Path:

@@ -140,7 +140,8 @@ def _as_cue_tensor(cue_ids, k: int, batch: int) -> torch.Tensor:
 
 
 def prepend_cues(
-    batch: Mapping[str, torch.Tensor], cue_ids, tokenizer, padding_side: str | None = None
+    batch: Mapping[str, torch.Tensor], cue_ids, tokenizer, padding_side: str | None = None,
+    vocab_ids: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
     """Prepend cue tokens to a tokenised batch.
 
@@ -148,6 +149,9 @@ def prepend_cues(
         batch: ``input_ids`` (B, L), ``attention_mask`` (B, L), optional ``labels`` (B, L).
         cue_ids: anchor ids (B, m) in [0, K) (not vocabulary ids).
         tokenizer: holds the control tokens; its ``padding_side`` is used unless given.
+        vocab_ids: the K cue tokens' vocabulary ids (:func:`cue_token_ids`), when the caller keeps
+            them (the training loop, :class:`~ecr_lab.ecr_model.ECRModel`): saves 2K vocabulary
+            lookups per call, which at batch 1 cost as much as the cue tokens themselves.
 
     Returns:
         a new batch of length L + m: with right padding the cues open every row; with left padding
@@ -159,15 +163,21 @@ def prepend_cues(
         raise ValueError(f"padding_side must be 'left' or 'right', got {side!r}")
     ids, mask = batch["input_ids"], batch["attention_mask"]
     bsz, length = ids.shape
-    vocab_ids = cue_token_ids(tokenizer, count_cue_tokens(tokenizer))
+    if vocab_ids is None:
+        vocab_ids = cue_token_ids(tokenizer, count_cue_tokens(tokenizer))
     cues = _as_cue_tensor(cue_ids, len(vocab_ids), bsz)
     m = cues.shape[1]
     cue_tok = vocab_ids.to(ids.device)[cues.to(ids.device)]  # (B, m)
-    # destination column of each original token, and of each cue
-    if side == "right":
-        start = torch.zeros(bsz, dtype=torch.long, device=ids.device)
-    else:
-        start = length - mask.sum(1)  # number of left pads per row
+    if side == "right":  # the cues open every row: three concatenations (the inference path at batch 1)
+        result = dict(batch)
+        result["input_ids"] = torch.cat([cue_tok.to(ids.dtype), ids], 1)
+        result["attention_mask"] = torch.cat([torch.ones_like(cue_tok, dtype=mask.dtype), mask], 1)
+        if "labels" in batch and batch["labels"] is not None:
+            labels = batch["labels"]
+            result["labels"] = torch.cat([torch.full_like(cue_tok, IGNORE_INDEX, dtype=labels.dtype), labels], 1)
+        return result
+    # left padding: the cues go right after each row's pads; every token after them moves by m
+    start = length - mask.sum(1)  # number of left pads per row
     cols = torch.arange(length, device=ids.device).expand(bsz, length)
     shift = torch.where(cols >= start[:, None], cols + m, cols)  # tokens after the pads move by m
     cue_cols = start[:, None] + torch.arange(m, device=ids.device)  # (B, m)

@@ -1,8 +1,11 @@
 """Where a training batch's cues come from: one small interface, five strategies.
 
-Every strategy answers :meth:`CueSource.batch_cues` for one batch. It is handed **only that
-batch's texts** and a ``project`` callable that returns the student's projected cues of the texts
-it is given, so the cues of a row can only come from that row's own text.
+Every strategy answers :meth:`CueSource.batch_cues` for one tokenised batch (see
+:mod:`ecr_lab.training_data`: its ``row`` numbers and teacher ``cues`` column). It is handed a
+``project`` callable that returns the student's projected cues of the batch rows it selects, so the
+cues of a row can only come from that row's own tokens. Random draws are made per corpus row from
+a generator seeded by (seed, step), so a row gets the same cues whichever process or micro-batch
+it lands in.
 
 ============ =====================================================================================
 ``none``     baseline and kd: no cues
@@ -20,7 +23,7 @@ it is given, so the cues of a row can only come from that row's own text.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -29,7 +32,8 @@ from .projection import AnchorProjector
 from .student import token_features_from_ids
 from .training_config import TrainConfig
 
-Project = Callable[[Sequence[str]], np.ndarray]
+#: ``project(use)``: the student's projected cues (s, m) of the batch rows where ``use`` (B,) is True
+Project = Callable[[torch.Tensor], torch.Tensor]
 
 
 def student_cue_share(cfg: TrainConfig, step: int) -> float:
@@ -49,8 +53,8 @@ class CueSource:
     #: True when the projector must follow the student during training (refit at evaluations)
     follows_student = False
 
-    def batch_cues(self, step: int, idx: np.ndarray, texts: Sequence[str], project: Project) -> np.ndarray | None:
-        """(B, m) anchor ids for the batch of rows ``idx`` (B,) with texts ``texts`` (B,), or None."""
+    def batch_cues(self, step: int, batch: dict, project: Project) -> torch.Tensor | None:
+        """(B, m) anchor ids for a batch with ``row`` (B,) and teacher ``cues`` (B, m), or None."""
         return None
 
     def modules(self) -> list[torch.nn.Module]:
@@ -61,32 +65,38 @@ class CueSource:
         """The model's inputs for a tokenised batch (soft cues replace ids by embeddings)."""
         return batch
 
+    def labels(self, labels: torch.Tensor) -> torch.Tensor:
+        """The labels the model is scored on, (B, L) -> (B, L'): soft cues add m ``-100`` in front."""
+        return labels
+
 
 class TeacherCues(CueSource):
     """Teacher cues, with a share of student cues that follows ``student_cue_share`` (student, schedule)."""
 
-    def __init__(self, cfg: TrainConfig, teacher_cues: np.ndarray):
-        self.cfg, self.teacher_cues = cfg, teacher_cues
+    def __init__(self, cfg: TrainConfig, n_rows: int):
+        self.cfg, self.n_rows = cfg, n_rows
         self.follows_student = cfg.cue_source != "teacher"
 
-    def batch_cues(self, step, idx, texts, project):
-        cues = self.teacher_cues[idx].copy()
+    def batch_cues(self, step, batch, project):
+        cues = batch["cues"].clone()
         share = student_cue_share(self.cfg, step)
         if share > 0:
-            use = np.random.default_rng([self.cfg.seed, step, 2]).random(len(idx)) < share
+            draw = np.random.default_rng([self.cfg.seed, step, 2]).random(self.n_rows)
+            use = torch.from_numpy(draw[batch["row"].cpu().numpy()] < share).to(cues.device)
             if use.any():
-                cues[use] = project([t for t, u in zip(texts, use, strict=True) if u])
+                cues[use] = project(use).to(cues.dtype)
         return cues
 
 
 class RandomCues(CueSource):
-    """m random anchors per row, drawn from a generator seeded by (seed, step)."""
+    """m random anchors per row, drawn for every corpus row from a generator seeded by (seed, step)."""
 
-    def __init__(self, cfg: TrainConfig, k: int):
-        self.cfg, self.k = cfg, k
+    def __init__(self, cfg: TrainConfig, k: int, n_rows: int):
+        self.cfg, self.k, self.n_rows = cfg, k, n_rows
 
-    def batch_cues(self, step, idx, texts, project):
-        return np.random.default_rng([self.cfg.seed, step, 1]).integers(self.k, size=(len(idx), self.cfg.m_cues))
+    def batch_cues(self, step, batch, project):
+        draw = np.random.default_rng([self.cfg.seed, step, 1]).integers(self.k, size=(self.n_rows, self.cfg.m_cues))
+        return torch.from_numpy(draw[batch["row"].cpu().numpy()]).to(batch["row"].device)
 
 
 class SoftCueRouter(torch.nn.Module):
@@ -136,16 +146,21 @@ class SoftCues(CueSource):
         cue_vecs = mix @ table.weight[self.cue_vocab.to(ids.device)]  # (B, m, h)
         ones = torch.ones(ids.shape[0], m, dtype=mask.dtype, device=ids.device)
         return {"inputs_embeds": torch.cat([cue_vecs, table(ids)], 1), "attention_mask": torch.cat([ones, mask], 1),
-                "labels": torch.cat([torch.full_like(ones, -100, dtype=labels.dtype), labels], 1)}
+                "labels": self.labels(labels)}
+
+    def labels(self, labels):
+        return torch.cat([torch.full((labels.shape[0], self.cfg.m_cues), -100, dtype=labels.dtype,
+                                     device=labels.device), labels], 1)
 
 
-def make_cue_source(cfg: TrainConfig, teacher_cues: np.ndarray, k: int, cue_vocab: torch.Tensor,
+def make_cue_source(cfg: TrainConfig, n_rows: int, k: int, cue_vocab: torch.Tensor,
                     ridge_init: Callable[[], AnchorProjector]) -> CueSource:
-    """The strategy of ``cfg`` (condition and cue_source). ``ridge_init()`` fits the soft router's start."""
+    """The strategy of ``cfg`` (condition and cue_source) for a training set of ``n_rows`` rows.
+    ``ridge_init()`` fits the soft router's start."""
     if not cfg.uses_cues:
         return CueSource()
     if cfg.condition == "random_cues":
-        return RandomCues(cfg, k)
+        return RandomCues(cfg, k, n_rows)
     if cfg.cue_source == "soft":
         return SoftCues(cfg, SoftCueRouter(ridge_init(), cfg.soft_temperature), cue_vocab)
-    return TeacherCues(cfg, teacher_cues)
+    return TeacherCues(cfg, n_rows)

@@ -27,9 +27,9 @@ import torch
 
 from ._io import atomic_dir, atomic_write_json, check_format, read_json
 from .anchors import AnchorSet, check_m
-from .control_tokens import count_cue_tokens, prepend_cues
+from .control_tokens import count_cue_tokens, cue_token_ids, prepend_cues
 from .projection import AnchorProjector, load_bundle
-from .student import cue_features, embed, save_model
+from .student import cue_features, cue_features_from_ids, embed, save_model
 
 FORMAT = "ecr_lab.ecr_model"
 FORMAT_VERSION = 1
@@ -59,6 +59,7 @@ class ECRModel:
         check_m(m, anchors.k)
         self.model, self.tokenizer, self.anchors, self.projector = model, tokenizer, anchors, projector
         self.m, self.cue_feature, self.layer, self.max_length = int(m), cue_feature, int(layer), int(max_length)
+        self.cue_vocab = cue_token_ids(tokenizer, anchors.k)  # (K,) vocabulary ids of <ecr_0..K-1>
         self._teacher = None
 
     def __repr__(self) -> str:
@@ -85,6 +86,31 @@ class ECRModel:
         if self.projector is None or not self.projector.fitted:
             raise ValueError("this ECRModel has no fitted projection step; call fit_projector(texts, teacher_embeddings)")
         return self.projector.cues(self.cue_features(texts), m or self.m)
+
+    @torch.no_grad()
+    def cues_from_ids(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, m: int | None = None
+                      ) -> torch.Tensor:
+        """:meth:`cues` of an already tokenised, cue-free batch, in torch on its device: (B, L) -> (B, m).
+
+        What the training loop calls (its batches are tokenised once, never per step)."""
+        if self.projector is None or not self.projector.fitted:
+            raise ValueError("this ECRModel has no fitted projection step; call fit_projector(texts, teacher_embeddings)")
+        toggle = self.model.training and self.cue_feature == "hidden"  # a forward pass: no dropout in it
+        if toggle:
+            self.model.eval()
+        try:
+            feats = cue_features_from_ids(self.model, input_ids, attention_mask, self.cue_feature)
+        finally:
+            if toggle:
+                self.model.train()
+        return self.projector.cues_torch(feats.float(), m or self.m)
+
+    def with_projected_cues(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """ECR at inference on a tokenised, right-padded, cue-free batch: (B, L) ids and mask ->
+        (B, m + L) with the projection step's cues in front (feature, projection, top-m, prepend:
+        all in torch, on the batch's device, no re-tokenising)."""
+        cues = self.cues_from_ids(batch["input_ids"], batch["attention_mask"])
+        return prepend_cues(batch, cues, self.tokenizer, padding_side="right", vocab_ids=self.cue_vocab)
 
     def teacher_cues(self, texts: Sequence[str], teacher_embeddings: np.ndarray | None = None) -> np.ndarray:
         """Top-m anchors of the teacher's rows (given, or encoded with the anchors' teacher). (n,) -> (n, m)."""
@@ -149,7 +175,8 @@ class ECRModel:
         finally:
             self.tokenizer.padding_side, self.tokenizer.truncation_side = side, trunc
         batch = {k: v.to(self.device) for k, v in batch.items() if k in ("input_ids", "attention_mask")}
-        return batch if cue_ids is None else prepend_cues(batch, cue_ids, self.tokenizer, padding_side="left")
+        return batch if cue_ids is None else prepend_cues(batch, cue_ids, self.tokenizer, padding_side="left",
+                                                          vocab_ids=self.cue_vocab)
 
     # -- persistence -----------------------------------------------------------------------------
     def write_into(self, folder: Path) -> None:

@@ -26,8 +26,7 @@ import pandas as pd
 import torch
 
 from . import metrics
-from .control_tokens import prepend_cues
-from .student import cue_features_from_ids, n_parameters
+from .student import n_parameters
 from .tables import mean_std
 from .timing import interleaved_best_of
 
@@ -68,7 +67,7 @@ def inference_overhead(run, texts: Sequence[str], batch_size: int = 32, repeats:
     ``repeats`` each, measured alternately in one process (:func:`ecr_lab.timing.interleaved_best_of`).
     Returns {"latency_ratio", "ms_per_text_plain", "ms_per_text_ecr"}."""
     ecr = run.student
-    model, tok, proj, m = ecr.model.eval(), ecr.tokenizer, ecr.projector, ecr.m
+    model, tok = ecr.model.eval(), ecr.tokenizer
     texts = list(texts)
     device = ecr.device
 
@@ -84,8 +83,7 @@ def inference_overhead(run, texts: Sequence[str], batch_size: int = 32, repeats:
 
     def with_ecr() -> None:
         for b in batches():
-            cues = proj.cues_torch(cue_features_from_ids(model, b["input_ids"], b["attention_mask"], ecr.cue_feature), m)
-            model(**prepend_cues(b, cues, tok))
+            model(**ecr.with_projected_cues(b))
 
     t = interleaved_best_of({"plain": plain, "ecr": with_ecr}, repeats=repeats, warmup=False)
     return {"latency_ratio": t["ecr"] / t["plain"], "ms_per_text_plain": 1000 * t["plain"] / len(texts),

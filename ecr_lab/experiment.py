@@ -21,7 +21,7 @@ import pandas as pd
 from . import metrics
 from .anchors import AnchorSet, derive_anchors
 from .caching import cached_array
-from .config import Profile, get_profile
+from .config import Profile, get_profile, resolve_mixed_precision
 from .control_tokens import extend_tokenizer
 from .data import Corpus, load_corpus
 from .evaluation import evaluate
@@ -126,7 +126,8 @@ def run_plan(profile: Profile, seeds: int | None = None, variants: tuple[str, ..
 def train_config(profile: Profile, condition: str, seed: int, **overrides) -> TrainConfig:
     """The TrainConfig a profile gives one run."""
     kw = dict(condition=condition, steps=profile.train_steps, batch_size=profile.batch_size,
-              learning_rate=profile.learning_rate, eval_every=profile.eval_every, m_cues=profile.m_cues, seed=seed)
+              learning_rate=profile.learning_rate, eval_every=profile.eval_every, m_cues=profile.m_cues, seed=seed,
+              mixed_precision=resolve_mixed_precision(profile.mixed_precision))
     kw.update(overrides)
     return TrainConfig(**kw)
 
@@ -150,27 +151,49 @@ def stale_reason(run_dir: Path, cfg: TrainConfig, train_texts: list[str]) -> str
     return cfg.mismatch(meta["config"], saved_hash, sha256_texts(train_texts))
 
 
+def drop_stale_run(run_dir: Path, cfg: TrainConfig, train_texts: list[str]) -> bool:
+    """Delete ``run_dir`` (with a warning) when it holds a run that cannot be reused or resumed for
+    ``cfg`` on ``train_texts``. Returns True when it did."""
+    if not run_dir.exists():
+        return False
+    reason = stale_reason(run_dir, cfg, train_texts)
+    if reason is None:
+        return False
+    import shutil
+    import warnings
+
+    warnings.warn(f"{run_dir}: {reason}; training it again", stacklevel=3)
+    shutil.rmtree(run_dir)
+    return True
+
+
+def run_name(preset: str, variant: str, seed: int) -> str:
+    """The folder name of one run: ``<preset>-<variant>-s<seed>``."""
+    return f"{preset}-{variant}-s{seed}"
+
+
+def variant_config(setup: Setup, variant: str, seed: int, progress: bool = True, **overrides) -> TrainConfig:
+    """The TrainConfig of ``variant`` (a name of :data:`ecr_lab.training_config.VARIANTS`) under the
+    set-up's profile, with ``overrides`` on top."""
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown variant {variant!r}; choose from {list(VARIANTS)}")
+    condition, variant_overrides = VARIANTS[variant]
+    return train_config(setup.profile, condition, seed, progress=progress, **{**variant_overrides, **overrides})
+
+
 def train_one(setup: Setup, preset: str, variant: str, seed: int, out_dir: str | os.PathLike | None = None,
               progress: bool = True, **overrides) -> Run:
     """Train (or load, when ``out_dir`` already holds it finished with the same config and training
     texts) one student under ``variant`` (a name of :data:`ecr_lab.training_config.VARIANTS`); ``overrides`` change its
     TrainConfig further. A saved run that cannot be reused is trained again, with a warning."""
-    condition, variant_overrides = VARIANTS[variant]
-    name = f"{preset}-{variant}-s{seed}"
-    cfg = train_config(setup.profile, condition, seed, progress=progress, **{**variant_overrides, **overrides})
+    name = run_name(preset, variant, seed)
+    cfg = variant_config(setup, variant, seed, progress=progress, **overrides)
     run_dir = Path(out_dir) / name if out_dir is not None else None
-    if run_dir is not None and run_dir.exists():
-        reason = stale_reason(run_dir, cfg, setup.train.texts)
-        if reason is not None:
-            import shutil
-            import warnings
-
-            warnings.warn(f"{run_dir}: {reason}; training it again", stacklevel=2)
-            shutil.rmtree(run_dir)
-        elif (run_dir / "final" / "run.json").is_file():
-            run = load_run(run_dir)
-            if run.status == "finished":
-                return run
+    if run_dir is not None and not drop_stale_run(run_dir, cfg, setup.train.texts) and \
+            (run_dir / "final" / "run.json").is_file():
+        run = load_run(run_dir)
+        if run.status == "finished":
+            return run
     model = make_student(preset, setup.tokenizer, setup.anchors, seed=seed)
     return train(model, setup.tokenizer, setup.train.texts, setup.teacher_train, setup.anchors, cfg,
                  out_dir=run_dir, eval_set=setup.eval_set(), name=name)

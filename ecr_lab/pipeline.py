@@ -71,6 +71,41 @@ def run_pipeline(profile=None, out: str | Path = "ecr_runs", seeds: int | None =
     return {"out": out, "claims": claims, "results": results, "wall_time_s": wall}
 
 
+def train_run(profile=None, preset: str | None = None, variant: str | None = None, seed: int = 0,
+              out: str | Path = "ecr_runs/train", progress: bool = True, **overrides):
+    """``ecr-lab train``: one run of the profile (default: its small student under the claim
+    condition), written to ``out/runs/<preset>-<variant>-s<seed>``. Returns the :class:`~ecr_lab.runs.Run`.
+
+    Works alone and under ``accelerate launch`` / ``torchrun`` (every process calls it): the main
+    process builds the caches and drops a stale run first, the others then read the caches; the
+    processes train the run together and only the main process writes it.
+    """
+    from accelerate import PartialState
+
+    from .config import get_device, get_profile
+    from .experiment import drop_stale_run, prepare, run_name, train_one, variant_config
+
+    prof = get_profile(profile)
+    preset = preset or prof.student_presets[0]
+    variant = variant or prof.claim_condition
+    state = PartialState(cpu=get_device(overrides.get("device", "auto")) == "cpu")
+    run_dir = Path(out) / "runs" / run_name(preset, variant, seed)
+    with state.main_process_first():
+        setup = prepare(prof, seed=0, anchors_dir=Path(out) / "anchors")
+        cfg = variant_config(setup, variant, seed, progress=progress, **overrides)
+        if state.is_main_process:
+            print(f"ecr-lab train: {run_dir.name} on {state.num_processes} process(es), "
+                  f"{cfg.batch_size * state.num_processes * cfg.gradient_accumulation_steps} rows per step; {setup}")
+            drop_stale_run(run_dir, cfg, setup.train.texts)
+    t0 = time.perf_counter()
+    run = train_one(setup, preset, variant, seed, Path(out) / "runs", progress=progress, **overrides)
+    if state.is_main_process:
+        tail = run.history.tail(1).to_dict(orient="records")[0] if len(run.history) else {}
+        print(f"{run.name}: {run.status} after {len(run.history)} steps in {time.perf_counter() - t0:.0f} s "
+              f"(last loss {tail.get('loss', float('nan')):.3f}); saved in {run_dir}")
+    return run
+
+
 def study_report(profile=None, out: str | Path = "ecr_study", seeds: int = 3, km_sweep: bool = True) -> str:
     """``ecr-lab study``: run the study (:func:`ecr_lab.study.run_study`), write ``study.md``; returns its text."""
     from ._io import atomic_write_bytes

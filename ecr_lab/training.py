@@ -21,6 +21,7 @@ import math
 import os
 import time
 import warnings
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,15 +34,16 @@ from . import checkpoints, metrics
 from ._io import sha256_texts
 from .anchors import AnchorSet, check_m
 from .caching import save_array
-from .control_tokens import ECRCollator, count_cue_tokens, cue_token_ids
+from .control_tokens import count_cue_tokens, cue_token_ids, prepend_cues
 from .cue_sources import make_cue_source, student_cue_share
 from .distillation import EmbeddingDistillationLoss
 from .ecr_model import ECRModel
 from .freezing import param_groups, select_trainable
-from .pooling import masked_mean
+from .objective import ECRObjective, text_tokens
 from .projection import AnchorProjector
 from .runs import Run, load_run, save_run
 from .training_config import CONDITIONS, CUE_SOURCES, TRAINABLE, TrainConfig
+from .training_data import tokenize_once, training_loader
 from .vectors import check_embeddings
 
 __all__ = ["CONDITIONS", "CUE_SOURCES", "TRAINABLE", "EvalSet", "Run", "TrainConfig", "Trainer", "TrainingDiverged",
@@ -78,15 +80,35 @@ def _check_inputs(tokenizer, model, texts: list[str], teacher: np.ndarray, ancho
     return teacher
 
 
+def make_accelerator(cfg: TrainConfig):
+    """The ``Accelerator`` of one run: its device, ``cfg.mixed_precision``, and batches split across
+    processes (``split_batches``: every process takes its share of each micro-batch the sampler draws).
+
+    accelerate keeps one precision per process; a notebook that trains runs of another precision
+    one after another gets a fresh precision state (the process group, if any, is kept).
+    """
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
+    from accelerate.utils import DataLoaderConfiguration
+
+    from .config import get_device
+
+    cpu = get_device(cfg.device) == "cpu"
+    if cfg.mixed_precision == "fp16" and cpu:
+        raise ValueError("mixed_precision='fp16' needs a CUDA GPU (a T4 on Colab); on CPU use 'bf16' or 'no'")
+    shared = AcceleratorState._shared_state
+    if shared and shared.get("_mixed_precision") != cfg.mixed_precision:
+        AcceleratorState._reset_state()  # accelerate's own reset: the precision, not the processes
+    return Accelerator(cpu=cpu, mixed_precision=cfg.mixed_precision, rng_types=[],
+                       dataloader_config=DataLoaderConfiguration(split_batches=True))
+
+
 class Trainer:
     """Trains one student under one condition. Use :func:`train` unless you need the pieces."""
 
     def __init__(self, model, tokenizer, texts, teacher_embeddings, anchors: AnchorSet, config: TrainConfig,
                  out_dir: str | os.PathLike | None = None, eval_set: EvalSet | None = None, name: str = "run"):
-        from accelerate import Accelerator
         from transformers import get_cosine_schedule_with_warmup
-
-        from .config import get_device
 
         cfg = self.cfg = config
         self.name, self.texts = name, list(texts)
@@ -94,53 +116,56 @@ class Trainer:
         self.teacher = _check_inputs(tokenizer, model, self.texts, teacher_embeddings, anchors, cfg)
         self.tokenizer, self.anchors, self.eval_set = tokenizer, anchors, eval_set
         self.out_dir = Path(out_dir) if out_dir is not None else None
-        self.acc = Accelerator(cpu=get_device(cfg.device) == "cpu")
+        self.acc = make_accelerator(cfg)
         self.student = ECRModel(model, tokenizer, anchors, m=cfg.m_cues, cue_feature=cfg.cue_feature,
                                 layer=cfg.layer, max_length=cfg.max_length)
-        cue_vocab = cue_token_ids(tokenizer, anchors.k)
+        self.cue_vocab = cue_token_ids(tokenizer, anchors.k)
+        # the training set, tokenised once: token ids, row numbers, teacher cue ids
+        teacher_cues = anchors.assign(self.teacher, cfg.m_cues)[0] if cfg.uses_cues else None
+        self.dataset = tokenize_once(tokenizer, self.texts, cfg.max_length, teacher_cues)
+        self.pad_id = next(i for i in (tokenizer.pad_token_id, tokenizer.eos_token_id, 0) if i is not None)
         torch.manual_seed(cfg.seed)  # the KD head's initial weights depend on the seed only
-        self.cues = make_cue_source(cfg, anchors.assign(self.teacher, cfg.m_cues)[0], anchors.k, cue_vocab,
+        self.cues = make_cue_source(cfg, len(self.texts), anchors.k, self.cue_vocab,
                                     lambda: AnchorProjector(anchors, method="ridge").fit(
                                         self.student.cue_features(self.texts), self.teacher))
         self.kd = EmbeddingDistillationLoss(model.config.hidden_size, anchors.dim) if cfg.uses_kd else None
-        extra = [m for m in [self.kd, *self.cues.modules()] if m is not None]
-        params, masked, self._grad_mask = select_trainable(model, cue_vocab, cfg.trainable, cfg.top_layers)
-        params += [p for m in extra for p in m.parameters()]
+        objective = ECRObjective(model, self.cues, self.kd, cfg.layer)
+        params, masked, self._grad_mask = select_trainable(model, self.cue_vocab, cfg.trainable, cfg.top_layers)
+        self.extra = [m for m in [self.kd, *self.cues.modules()] if m is not None]  # saved in checkpoints
+        params += [p for m in self.extra for p in m.parameters()]
         opt = torch.optim.AdamW(param_groups(params, masked, cfg.weight_decay), lr=cfg.learning_rate)
         sched = get_cosine_schedule_with_warmup(opt, min(cfg.warmup_steps, cfg.steps // 2), cfg.steps)
-        prepared = self.acc.prepare(model, *extra, opt, sched)
-        self.model, self.opt, self.sched = prepared[0], prepared[-2], prepared[-1]
-        self.extra = list(prepared[1:-2])
+        self.objective, self.opt, self.sched = self.acc.prepare(objective, opt, sched)
         self.params = params + masked
-        self.collator = ECRCollator(tokenizer, max_length=cfg.max_length)
+        self.teacher_t = torch.as_tensor(np.ascontiguousarray(self.teacher), dtype=torch.float32, device=self.acc.device)
         self.step, self.history, self.evals, self.status = 0, [], [], "running"
         self._start_emb = self._prev_emb = None
 
     # -- pieces ------------------------------------------------------------------------------
     @property
     def unwrapped(self):
-        return self.acc.unwrap_model(self.model)
+        """The student itself (a plain ``transformers`` model, whatever accelerate wrapped around it)."""
+        return self.acc.unwrap_model(self.objective).model
 
     @property
     def projector(self) -> AnchorProjector | None:
         return self.student.projector
 
-    def _batch_indices(self, step: int) -> np.ndarray:
-        rng = np.random.default_rng([self.cfg.seed, step])
-        n, b, world = len(self.texts), self.cfg.batch_size, self.acc.num_processes
-        idx = rng.choice(n, size=min(n, b * world), replace=b * world > n)
-        return idx[self.acc.process_index :: world]
+    @property
+    def rows_per_step(self) -> int:
+        """Rows one optimizer step reads: batch_size x processes x gradient_accumulation_steps."""
+        return self.cfg.batch_size * self.acc.num_processes * self.cfg.gradient_accumulation_steps
 
     def _fit_projector(self) -> AnchorProjector:
         """Fit the projection step on (student cue features, teacher rows) of the training set."""
         self.student.model = self.unwrapped
         return self.student.fit_projector(self.texts, self.teacher, self.cfg.projection)
 
-    def _project(self, texts: list[str]) -> np.ndarray:
-        """The student's projected top-m cues of ``texts`` (B,) -> (B, m) (fits the projector once if needed)."""
+    def _project(self, batch: dict, use: torch.Tensor) -> torch.Tensor:
+        """The student's projected top-m cues of the batch rows ``use`` (B,) -> (s, m) (fits the projector once if needed)."""
         if self.projector is None:
             self._fit_projector()
-        return self.student.cues(texts)
+        return self.student.cues_from_ids(batch["input_ids"][use], batch["attention_mask"][use])
 
     def update_projector(self) -> AnchorProjector:
         """Soft cues: the trained router is the projection step; otherwise refit it on current features."""
@@ -150,8 +175,11 @@ class Trainer:
             return self.student.projector
         return self._fit_projector()
 
-    def _evaluate(self) -> dict:
+    def _evaluate(self) -> dict | None:
+        """Embed the probe set and log its metrics (main process only: the others would repeat it)."""
         es = self.eval_set
+        if es is None or not self.acc.is_main_process:
+            return None
         self.student.model = self.unwrapped
         x = self.student.encode(es.corpus.texts)
         row = {"step": self.step, **metrics.geometry_report(x, es.corpus, es.teacher_embeddings, seed=self.cfg.seed)}
@@ -167,18 +195,21 @@ class Trainer:
         return row
 
     def _checkpoint(self) -> Path | None:
-        if self.out_dir is None or not self.acc.is_main_process:
+        """Write a checkpoint (main process only; every process waits for it)."""
+        if self.out_dir is None:
             return None
         path = self.out_dir / "checkpoints" / f"checkpoint-{self.step:06d}"
-        emb = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in
-               (("start_emb", self._start_emb), ("prev_emb", self._prev_emb)) if v is not None}
-        state = {"optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict(),
-                 "rng": checkpoints.rng_state(), "extra": [self.acc.unwrap_model(m).state_dict() for m in self.extra],
-                 **emb}
-        meta = {"step": self.step, "config": self.cfg.to_dict(), "history": self.history, "evals": self.evals,
-                "name": self.name, "train_texts_sha256": self.train_hash}
-        checkpoints.save_checkpoint(path, self.unwrapped, state, meta, self.projector)
-        checkpoints.prune(self.out_dir, self.cfg.keep_checkpoints)
+        if self.acc.is_main_process:
+            emb = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in
+                   (("start_emb", self._start_emb), ("prev_emb", self._prev_emb)) if v is not None}
+            state = {"optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict(),
+                     "rng": checkpoints.rng_state(), "extra": [m.state_dict() for m in self.extra], **emb}
+            meta = {"step": self.step, "config": self.cfg.to_dict(), "history": self.history, "evals": self.evals,
+                    "name": self.name, "train_texts_sha256": self.train_hash,
+                    "num_processes": self.acc.num_processes}
+            checkpoints.save_checkpoint(path, self.unwrapped, state, meta, self.projector)
+            checkpoints.prune(self.out_dir, self.cfg.keep_checkpoints)
+        self.acc.wait_for_everyone()
         return path
 
     def resume(self, path: str | os.PathLike) -> None:
@@ -194,21 +225,49 @@ class Trainer:
         self.opt.load_state_dict(state["optimizer"])
         self.sched.load_state_dict(state["scheduler"])
         for module, sd in zip(self.extra, state["extra"], strict=True):
-            self.acc.unwrap_model(module).load_state_dict(sd)
+            module.load_state_dict(sd)
         checkpoints.set_rng_state(state["rng"])
         self._start_emb = state["start_emb"].numpy() if "start_emb" in state else None
         self._prev_emb = state["prev_emb"].numpy() if "prev_emb" in state else None
         self.student.projector = projector
         self.step, self.history, self.evals = int(meta["step"]), list(meta["history"]), list(meta["evals"])
 
-    def _loss(self, batch: dict, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(total, LM, KD) losses of one batch."""
-        out = self.model(**batch, output_hidden_states=self.kd is not None)
-        if self.kd is None:
-            return out.loss, out.loss, torch.zeros((), device=out.loss.device)
-        pooled = masked_mean(out.hidden_states[self.cfg.layer], batch["labels"] != -100)  # text tokens only
-        kd = self.extra[0](pooled, torch.as_tensor(self.teacher[idx], device=pooled.device))
-        return out.loss + self.cfg.kd_weight * kd, out.loss, kd
+    def _micro_batches(self, loader_iter, step: int) -> list[dict]:
+        """The step's micro-batches, with their cues prepended (hard cues) and their teacher rows."""
+        out = []
+        for _ in range(self.cfg.gradient_accumulation_steps):
+            batch = next(loader_iter)
+            cues = self.cues.batch_cues(step, batch, lambda use, b=batch: self._project(b, use))
+            rows = batch.pop("row")
+            batch.pop("cues", None)
+            if cues is not None:
+                batch = prepend_cues(batch, cues, self.tokenizer, vocab_ids=self.cue_vocab)
+            if self.kd is not None:
+                batch["teacher"] = self.teacher_t[rows]
+            out.append(batch)
+        return out
+
+    def _train_step(self, micro: list[dict]) -> tuple[float, float, float, int]:
+        """Forward and backward of one optimizer step over its micro-batches (all processes).
+
+        Returns the step's LM loss (mean over every text token of every micro-batch and process),
+        its KD loss (mean over rows), the global gradient norm and the attended tokens."""
+        cfg, acc = self.cfg, self.acc
+        counts = torch.stack([torch.stack([text_tokens(self.cues.labels(b["labels"])), b["attention_mask"].sum()])
+                              for b in micro]).sum(0).float()
+        n_text, n_attended = acc.reduce(counts, "sum").tolist()
+        scale = acc.num_processes / max(n_text, 1.0)  # DDP averages over processes: undo it for a token mean
+        lm_total = kd_total = torch.zeros((), device=acc.device)
+        for i, batch in enumerate(micro):
+            sync = nullcontext() if i == len(micro) - 1 else acc.no_sync(self.objective)
+            with sync:
+                lm_sum, kd = self.objective(**batch)
+                loss = lm_sum * scale + cfg.kd_weight * kd / len(micro)
+                acc.backward(loss)
+            lm_total, kd_total = lm_total + lm_sum.detach(), kd_total + kd.detach() / len(micro)
+        lm_total, kd_total = acc.reduce(torch.stack([lm_total, kd_total]), "sum").tolist()
+        grad_norm = float(acc.clip_grad_norm_(self.params, cfg.clip_grad_norm or float("inf")))
+        return lm_total / max(n_text, 1.0), kd_total / acc.num_processes, grad_norm, int(n_attended)
 
     # -- the loop ----------------------------------------------------------------------------
     def fit(self, resume: bool = True, stop_at: int | None = None) -> Run:
@@ -217,46 +276,41 @@ class Trainer:
         ``stop_at`` ends the call after that step as if the process were killed (for tests and
         for pausing); the run resumes from its last checkpoint.
         """
-        cfg = self.cfg
+        cfg, acc = self.cfg, self.acc
         last_good = checkpoints.latest_checkpoint(self.out_dir) if self.out_dir is not None else None
         if resume and last_good is not None:
             self.resume(last_good)
         else:
             torch.manual_seed(cfg.seed)
             np.random.seed(cfg.seed)
-            if self.eval_set is not None:
-                self._evaluate()
+            self._evaluate()
         every_ck = cfg.checkpoint_every or cfg.eval_every
-        self.model.train()
-        bar = tqdm(total=cfg.steps, initial=self.step, desc=self.name, unit="step", disable=not cfg.progress, leave=False)
+        loader = acc.prepare(training_loader(
+            self.dataset, self.pad_id, cfg.batch_size * acc.num_processes, cfg.gradient_accumulation_steps,
+            cfg.seed, self.step + 1, cfg.steps))
+        batches = iter(loader)
+        self.objective.train()
+        bar = tqdm(total=cfg.steps, initial=self.step, desc=self.name, unit="step", leave=False,
+                   disable=not cfg.progress or not acc.is_local_main_process)
         while self.step < cfg.steps:
             step, t0 = self.step + 1, time.perf_counter()
-            # 1. a batch and its cues (each row's cues come from that row only)
-            idx = self._batch_indices(step)
-            texts = [self.texts[i] for i in idx]
-            cues = self.cues.batch_cues(step, idx, texts, self._project)
-            feats = [{"text": t} if cues is None else {"text": t, "cues": c}
-                     for t, c in zip(texts, cues if cues is not None else [None] * len(texts), strict=True)]
-            batch = self.cues.inputs(self.model, {k: v.to(self.acc.device) for k, v in self.collator(feats).items()})
+            # 1. the step's batches (tokenised once) and their cues; each row's cues come from that row only
+            micro = self._micro_batches(batches, step)
             # 2. forward, loss, backward (no clipping unless asked)
-            loss, lm_loss, kd_loss = self._loss(batch, idx)
-            grad_norm, finite = float("nan"), bool(torch.isfinite(loss))
-            if finite:
-                self.acc.backward(loss)
-                grad_norm = float(self.acc.clip_grad_norm_(self.params, cfg.clip_grad_norm or float("inf")))
-                finite = math.isfinite(grad_norm)
+            lm_loss, kd_loss, grad_norm, tokens = self._train_step(micro)
             self.history.append({
-                "step": step, "loss": float(lm_loss.detach()), "kd_loss": float(kd_loss.detach()),
-                "grad_norm": grad_norm, "lr": float(self.sched.get_last_lr()[0]),
-                "tokens_per_s": int(batch["attention_mask"].sum()) / max(time.perf_counter() - t0, 1e-9),
+                "step": step, "loss": lm_loss, "kd_loss": kd_loss, "grad_norm": grad_norm,
+                "lr": float(self.sched.get_last_lr()[0]),
+                "tokens_per_s": tokens / max(time.perf_counter() - t0, 1e-9),
                 "student_cue_share": student_cue_share(cfg, step),
             })
-            # 3. a non-finite step stops the run and keeps the last good checkpoint
-            if not finite:
+            # 3. a non-finite step stops the run and keeps the last good checkpoint (fp16: the
+            #    gradient scaler skips steps with overflowing gradients by design: not a divergence)
+            if not math.isfinite(lm_loss + kd_loss) or (not math.isfinite(grad_norm) and acc.scaler is None):
                 self.opt.zero_grad()
                 self.status = "diverged"
                 warnings.warn(f"{self.name}: loss or gradient norm became non-finite at step {step} "
-                              f"(loss={float(lm_loss.detach())}, grad_norm={grad_norm}); training stopped. "
+                              f"(loss={lm_loss}, grad_norm={grad_norm}); training stopped. "
                               f"Last good checkpoint: {last_good or 'none'}. Try a lower learning_rate or "
                               "clip_grad_norm=1.0.", RuntimeWarning, stacklevel=2)
                 break
@@ -267,13 +321,12 @@ class Trainer:
             self.history[-1]["step_time_s"] = time.perf_counter() - t0
             self.step = step
             bar.update(1)
-            bar.set_postfix(loss=f"{self.history[-1]['loss']:.3f}", gnorm=f"{grad_norm:.2f}")
+            bar.set_postfix(loss=f"{lm_loss:.3f}", gnorm=f"{grad_norm:.2f}")
             # 5. follow the student's projection, evaluate, checkpoint
             if step % cfg.eval_every == 0 or step == cfg.steps:
                 if self.cues.follows_student:
                     self.update_projector()
-                if self.eval_set is not None:
-                    self._evaluate()
+                self._evaluate()
             if self.out_dir is not None and (step % every_ck == 0 or step == cfg.steps):
                 last_good = self._checkpoint()
             if stop_at is not None and stop_at <= step < cfg.steps:
@@ -293,9 +346,10 @@ class Trainer:
             self.update_projector()  # every finished run gets the projection step; soft cues: the router
         run = Run(config=self.cfg, student=self.student, history=pd.DataFrame(self.history),
                   evals=pd.DataFrame(self.evals), out_dir=self.out_dir, status=self.status, name=self.name,
-                  meta={"train_texts_sha256": self.train_hash})
+                  meta={"train_texts_sha256": self.train_hash, "num_processes": self.acc.num_processes})
         if self.out_dir is not None and self.status != "interrupted" and self.acc.is_main_process:
             save_run(run, self.out_dir)
+        self.acc.wait_for_everyone()
         return run
 
 

@@ -23,6 +23,7 @@ CUE_SOURCES = ("teacher", "student", "schedule", "soft")
 TRAINABLE = ("all", "cues+top")
 PROJECTIONS = ("ridge", "procrustes", "classifier")
 CUE_FEATURES = ("tokens", "hidden")
+MIXED_PRECISION = ("no", "bf16", "fp16")
 
 
 #: every training variant, shared by the pipeline (:func:`ecr_lab.experiment.run_plan`), the study
@@ -49,7 +50,9 @@ class TrainConfig:
 
     condition: str = "ecr"  # one of CONDITIONS
     steps: int = 200  # optimizer steps
-    batch_size: int = 32  # rows per step and process
+    batch_size: int = 32  # rows per micro-batch and process (a step reads batch_size x processes x accumulation)
+    gradient_accumulation_steps: int = 1  # micro-batches per optimizer step (a larger batch in the same memory)
+    mixed_precision: str = "no"  # no | bf16 (CPU with AVX-512 BF16/AMX, Ampere+ GPUs) | fp16 (CUDA, e.g. a T4)
     learning_rate: float = 3e-3  # peak of the cosine schedule
     weight_decay: float = 0.01  # AdamW, on matrices only (p.dim() >= 2)
     warmup_steps: int = 20  # linear warm-up (capped at steps // 2)
@@ -78,6 +81,8 @@ class TrainConfig:
         "condition": [Options(CONDITIONS)],
         "steps": [Interval(int, 1, None)],
         "batch_size": [Interval(int, 1, None)],
+        "gradient_accumulation_steps": [Interval(int, 1, None)],
+        "mixed_precision": [Options(MIXED_PRECISION)],
         "learning_rate": [Interval(float, 0, None, closed="neither")],
         "weight_decay": [Interval(float, 0, None)],
         "warmup_steps": [Interval(int, 0, None)],

@@ -221,28 +221,29 @@ def test_student_cues_come_from_the_batch_texts(setup_small, monkeypatch):
     (the old loop projected corpus rows 0..B-1 instead)."""
     import copy
 
-    from ecr_lab import control_tokens
+    from ecr_lab import training
     from ecr_lab.projection import AnchorProjector
     from ecr_lab.student import cue_features
+    from ecr_lab.training_data import StepBatchSampler
 
     tr, etr, te, ete, anchors, tok = setup_small
     model = make_student("nano", tok, anchors, seed=0)
     before = copy.deepcopy(model)
     seen = []
-    original = control_tokens.ECRCollator.__call__
+    original = training.prepend_cues
 
-    def spy(self, features):
-        seen.append([(f["text"], list(f["cues"])) for f in features])
-        return original(self, features)
+    def spy(batch, cues, *a, **k):
+        seen.append(cues.cpu().numpy().copy())
+        return original(batch, cues, *a, **k)
 
-    monkeypatch.setattr(control_tokens.ECRCollator, "__call__", spy)
+    monkeypatch.setattr(training, "prepend_cues", spy)
     cfg = _cfg(condition="ecr", cue_source="student", steps=1, projection="classifier")
     train(model, tok, tr.texts, etr, anchors, cfg)
-    texts = [t for t, _ in seen[0]]
-    assert texts != tr.texts[: len(texts)]  # a random batch, not the first rows
+    rows = StepBatchSampler(len(tr), cfg.batch_size, 1, cfg.seed, 1, 1).step_rows(1)
+    assert list(rows) != list(range(len(rows)))  # a random batch, not the first rows
     projector = AnchorProjector(anchors, method="classifier").fit(cue_features(before, tok, tr.texts), etr)
-    expected = projector.cues(cue_features(before, tok, texts), cfg.m_cues)
-    assert np.array_equal(np.array([c for _, c in seen[0]]), expected)
+    expected = projector.cues(cue_features(before, tok, [tr.texts[r] for r in rows]), cfg.m_cues)
+    assert np.array_equal(seen[0], expected)
 
 
 def test_keep_checkpoints_must_be_positive():
