@@ -29,9 +29,9 @@ def main() -> None:
     rows = []
     for preset in profile.student_presets:
         times = {c: [] for c in ("baseline", "ecr", "kd", "ecr+kd")}
-        for _ in range(3):  # interleave the conditions, keep the best median
+        for _ in range(5):  # interleave the conditions, keep the best median (2 shared cores: +-10 % run to run)
             for c in times:
-                times[c].append(step_time(setup, preset, c, steps=40))
+                times[c].append(step_time(setup, preset, c, steps=30))
         base = min(times["baseline"])
         for c, ts in times.items():
             rows.append({"student": preset, "condition": c, "batch": profile.batch_size, "ms_per_step": 1000 * min(ts),

@@ -43,8 +43,10 @@ class ECRObjective(torch.nn.Module):
                                                     "labels": labels})
         labels = batch.pop("labels")
         out = self.model(**batch, output_hidden_states=self.kd is not None)
-        logits = out.logits[:, :-1].float()
-        lm_sum = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1),
+        # shift the labels, not the logits (as transformers does): slicing (B, L, V) logits would copy them
+        shifted = torch.nn.functional.pad(labels[:, 1:], (0, 1), value=-100)
+        logits = out.logits.float()
+        lm_sum = torch.nn.functional.cross_entropy(logits.view(-1, logits.shape[-1]), shifted.reshape(-1),
                                                    ignore_index=-100, reduction="sum")
         if self.kd is None:
             return lm_sum, torch.zeros((), device=lm_sum.device)

@@ -206,14 +206,18 @@ class AnchorProjector:
             raise ValueError(f"dimension mismatch: features have width {features.shape[-1]}, the projector {self.W_.shape[0]}")
         key = (str(features.device), features.dtype)
         if getattr(self, "_torch_key", None) != key:
+            # the standardisation folded into the map: ((f - mu) / sigma) @ W + c = f @ W' + c', one addmm
+            w = self.W_.astype(np.float64) / self.sigma_s_.astype(np.float64)[:, None]
+            extra = (self.b_ if self.method == "classifier" else self.mu_t_).astype(np.float64)
+            c = extra - (self.mu_s_.astype(np.float64) / self.sigma_s_.astype(np.float64)) @ self.W_.astype(np.float64)
+
             def t(a):
                 return torch.as_tensor(np.asarray(a, dtype=np.float32), device=features.device).to(features.dtype)
 
-            extra = self.b_ if self.method == "classifier" else self.mu_t_
-            self._torch = (t(self.mu_s_), t(self.sigma_s_), t(self.W_), t(extra), t(self.anchors.vectors))
+            self._torch = (t(w), t(c), t(self.anchors.vectors))
             self._torch_key = key
-        mu_s, sigma_s, w, extra, a = self._torch
-        z = ((features - mu_s) / sigma_s) @ w + extra
+        w, c, a = self._torch
+        z = torch.addmm(c, features, w)
         sim = z if self.method == "classifier" else torch.nn.functional.normalize(z, dim=-1) @ a.T
         return sim.topk(m, dim=-1).indices
 

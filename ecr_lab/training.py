@@ -1,11 +1,15 @@
 """One training loop for every condition (docs/design.md, "training"), built on ``accelerate``.
 
 The pieces live in their own modules: the config and its checks (:mod:`ecr_lab.training_config`),
-where cues come from (:mod:`ecr_lab.cue_sources`), the distillation loss
-(:mod:`ecr_lab.distillation`), which weights train and decay (:mod:`ecr_lab.freezing`),
-checkpoints (:mod:`ecr_lab.checkpoints`) and the saved run (:mod:`ecr_lab.runs`). What is left
-here is the loop, which reads like nanoGPT's: draw a batch, add its cues, forward, loss, backward,
-step, log, evaluate, checkpoint.
+the training set tokenised once and its step sampler (:mod:`ecr_lab.training_data`), where cues
+come from (:mod:`ecr_lab.cue_sources`), the loss of a step as one module
+(:mod:`ecr_lab.objective`, with the distillation loss of :mod:`ecr_lab.distillation`), which
+weights train and decay (:mod:`ecr_lab.freezing`), checkpoints (:mod:`ecr_lab.checkpoints`) and
+the saved run (:mod:`ecr_lab.runs`). What is left here is the loop, which reads like nanoGPT's:
+draw a step's micro-batches, add their cues, forward, loss, backward, step, log, evaluate,
+checkpoint. The same loop runs on one process or many (``torchrun`` / ``accelerate launch``), in
+full or mixed precision, with or without gradient accumulation: a step computes the same thing
+whichever way its rows are split.
 
 Gradient clipping is **off** by default (claim C3 is about training without it). Every step logs
 loss, grad norm, learning rate, tokens/s and its wall time; every ``eval_every`` steps the loop
@@ -96,6 +100,12 @@ def make_accelerator(cfg: TrainConfig):
     cpu = get_device(cfg.device) == "cpu"
     if cfg.mixed_precision == "fp16" and cpu:
         raise ValueError("mixed_precision='fp16' needs a CUDA GPU (a T4 on Colab); on CPU use 'bf16' or 'no'")
+    launched = os.environ.get("ACCELERATE_MIXED_PRECISION")
+    if launched and launched != cfg.mixed_precision:
+        warnings.warn(f"accelerate was launched with mixed_precision={launched!r} but this run's config says "
+                      f"{cfg.mixed_precision!r}, which is used (and recorded with the run); pass "
+                      f"mixed_precision={launched!r} in the config (ecr-lab train --mixed-precision {launched})",
+                      RuntimeWarning, stacklevel=3)
     shared = AcceleratorState._shared_state
     if shared and shared.get("_mixed_precision") != cfg.mixed_precision:
         AcceleratorState._reset_state()  # accelerate's own reset: the precision, not the processes
@@ -133,7 +143,8 @@ class Trainer:
         params, masked, self._grad_mask = select_trainable(model, self.cue_vocab, cfg.trainable, cfg.top_layers)
         self.extra = [m for m in [self.kd, *self.cues.modules()] if m is not None]  # saved in checkpoints
         params += [p for m in self.extra for p in m.parameters()]
-        opt = torch.optim.AdamW(param_groups(params, masked, cfg.weight_decay), lr=cfg.learning_rate)
+        # fused AdamW (one kernel per step on CPU and GPU, as transformers' Trainer defaults to)
+        opt = torch.optim.AdamW(param_groups(params, masked, cfg.weight_decay), lr=cfg.learning_rate, fused=True)
         sched = get_cosine_schedule_with_warmup(opt, min(cfg.warmup_steps, cfg.steps // 2), cfg.steps)
         self.objective, self.opt, self.sched = self.acc.prepare(objective, opt, sched)
         self.params = params + masked
@@ -266,8 +277,15 @@ class Trainer:
                 acc.backward(loss)
             lm_total, kd_total = lm_total + lm_sum.detach(), kd_total + kd.detach() / len(micro)
         lm_total, kd_total = acc.reduce(torch.stack([lm_total, kd_total]), "sum").tolist()
-        grad_norm = float(acc.clip_grad_norm_(self.params, cfg.clip_grad_norm or float("inf")))
-        return lm_total / max(n_text, 1.0), kd_total / acc.num_processes, grad_norm, int(n_attended)
+        return lm_total / max(n_text, 1.0), kd_total / acc.num_processes, self._grad_norm(), int(n_attended)
+
+    def _grad_norm(self) -> float:
+        """The global gradient norm (after the all-reduce; fp16: unscaled), clipped to
+        ``clip_grad_norm`` when that is set; without clipping only measured, never rescaled."""
+        if self.cfg.clip_grad_norm is not None:
+            return float(self.acc.clip_grad_norm_(self.params, self.cfg.clip_grad_norm))
+        self.acc.unscale_gradients()
+        return float(torch.nn.utils.get_total_norm([p.grad for p in self.params if p.grad is not None]))
 
     # -- the loop ----------------------------------------------------------------------------
     def fit(self, resume: bool = True, stop_at: int | None = None) -> Run:

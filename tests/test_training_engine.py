@@ -215,3 +215,10 @@ def test_train_command_runs_alone(cache_root, corpus_embeddings, tmp_path, capsy
     assert "8 rows per step" in capsys.readouterr().out
     assert main(args) == 0  # finished: loaded, not trained again
     assert "3 steps" in capsys.readouterr().out
+
+
+def test_a_launcher_precision_that_the_config_overrides_is_named(small, monkeypatch):
+    texts, emb, anchors, tok = small
+    monkeypatch.setenv("ACCELERATE_MIXED_PRECISION", "bf16")
+    with pytest.warns(RuntimeWarning, match="launched with mixed_precision='bf16'.*--mixed-precision bf16"):
+        Trainer(make_student("nano", tok, anchors), tok, texts, emb, anchors, _cfg())
