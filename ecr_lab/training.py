@@ -25,6 +25,7 @@ import math
 import os
 import time
 import warnings
+from collections.abc import Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -288,13 +289,39 @@ class Trainer:
         return float(torch.nn.utils.get_total_norm([p.grad for p in self.params if p.grad is not None]))
 
     # -- the loop ----------------------------------------------------------------------------
+    def batches(self) -> Iterator[dict]:
+        """The micro-batches of steps ``step + 1 .. cfg.steps``, tokenised once, placed on the device
+        and shared across processes by ``accelerator.prepare``."""
+        cfg = self.cfg
+        return iter(self.acc.prepare(training_loader(
+            self.dataset, self.pad_id, cfg.batch_size * self.acc.num_processes, cfg.gradient_accumulation_steps,
+            cfg.seed, self.step + 1, cfg.steps)))
+
+    def train_step(self, batches: Iterator[dict]) -> dict:
+        """One optimizer step: its micro-batches and their cues (each row's from that row only),
+        forward, loss, backward (no clipping unless asked) and, when everything is finite, the update.
+        Returns the step's history row (``finite`` says whether the update happened)."""
+        t0, step = time.perf_counter(), self.step + 1
+        lm_loss, kd_loss, grad_norm, tokens = self._train_step(self._micro_batches(batches, step))
+        # fp16: the gradient scaler skips steps with overflowing gradients by design, not a divergence
+        finite = math.isfinite(lm_loss + kd_loss) and (math.isfinite(grad_norm) or self.acc.scaler is not None)
+        if finite:
+            self.opt.step()
+            self.sched.step()
+            self.step = step
+        self.opt.zero_grad()
+        seconds = time.perf_counter() - t0
+        return {"step": step, "loss": lm_loss, "kd_loss": kd_loss, "grad_norm": grad_norm,
+                "lr": float(self.sched.get_last_lr()[0]), "tokens_per_s": tokens / max(seconds, 1e-9),
+                "student_cue_share": student_cue_share(self.cfg, step), "step_time_s": seconds, "finite": finite}
+
     def fit(self, resume: bool = True, stop_at: int | None = None) -> Run:
         """Train to ``cfg.steps`` (resuming from the newest checkpoint when ``resume``).
 
         ``stop_at`` ends the call after that step as if the process were killed (for tests and
         for pausing); the run resumes from its last checkpoint.
         """
-        cfg, acc = self.cfg, self.acc
+        cfg = self.cfg
         last_good = checkpoints.latest_checkpoint(self.out_dir) if self.out_dir is not None else None
         if resume and last_good is not None:
             self.resume(last_good)
@@ -303,44 +330,26 @@ class Trainer:
             np.random.seed(cfg.seed)
             self._evaluate()
         every_ck = cfg.checkpoint_every or cfg.eval_every
-        loader = acc.prepare(training_loader(
-            self.dataset, self.pad_id, cfg.batch_size * acc.num_processes, cfg.gradient_accumulation_steps,
-            cfg.seed, self.step + 1, cfg.steps))
-        batches = iter(loader)
+        batches = self.batches()
         self.objective.train()
         bar = tqdm(total=cfg.steps, initial=self.step, desc=self.name, unit="step", leave=False,
-                   disable=not cfg.progress or not acc.is_local_main_process)
+                   disable=not cfg.progress or not self.acc.is_local_main_process)
         while self.step < cfg.steps:
-            step, t0 = self.step + 1, time.perf_counter()
-            # 1. the step's batches (tokenised once) and their cues; each row's cues come from that row only
-            micro = self._micro_batches(batches, step)
-            # 2. forward, loss, backward (no clipping unless asked)
-            lm_loss, kd_loss, grad_norm, tokens = self._train_step(micro)
-            self.history.append({
-                "step": step, "loss": lm_loss, "kd_loss": kd_loss, "grad_norm": grad_norm,
-                "lr": float(self.sched.get_last_lr()[0]),
-                "tokens_per_s": tokens / max(time.perf_counter() - t0, 1e-9),
-                "student_cue_share": student_cue_share(cfg, step),
-            })
-            # 3. a non-finite step stops the run and keeps the last good checkpoint (fp16: the
-            #    gradient scaler skips steps with overflowing gradients by design: not a divergence)
-            if not math.isfinite(lm_loss + kd_loss) or (not math.isfinite(grad_norm) and acc.scaler is None):
-                self.opt.zero_grad()
+            # 1. one step: batches and cues, forward, backward, update
+            row = self.train_step(batches)
+            self.history.append({k: v for k, v in row.items() if k != "finite"})
+            step = row["step"]
+            # 2. a non-finite step stops the run and keeps the last good checkpoint
+            if not row["finite"]:
                 self.status = "diverged"
                 warnings.warn(f"{self.name}: loss or gradient norm became non-finite at step {step} "
-                              f"(loss={lm_loss}, grad_norm={grad_norm}); training stopped. "
+                              f"(loss={row['loss']}, grad_norm={row['grad_norm']}); training stopped. "
                               f"Last good checkpoint: {last_good or 'none'}. Try a lower learning_rate or "
                               "clip_grad_norm=1.0.", RuntimeWarning, stacklevel=2)
                 break
-            # 4. step, log
-            self.opt.step()
-            self.sched.step()
-            self.opt.zero_grad()
-            self.history[-1]["step_time_s"] = time.perf_counter() - t0
-            self.step = step
             bar.update(1)
-            bar.set_postfix(loss=f"{lm_loss:.3f}", gnorm=f"{grad_norm:.2f}")
-            # 5. follow the student's projection, evaluate, checkpoint
+            bar.set_postfix(loss=f"{row['loss']:.3f}", gnorm=f"{row['grad_norm']:.2f}")
+            # 3. follow the student's projection, evaluate, checkpoint
             if step % cfg.eval_every == 0 or step == cfg.steps:
                 if self.cues.follows_student:
                     self.update_projector()
