@@ -42,7 +42,7 @@ from .caching import cached_frame
 from .config import Profile, get_profile
 from .ecr_model import ECRModel
 from .evaluation import evaluate
-from .experiment import Setup, prepare, probe_subset, rows_of, run_plan, train_one
+from .experiment import Setup, prepare, probe_subset, rows_of, run_name, run_plan, train_one
 from .projection import AnchorProjector
 from .tables import mean_std, mean_std_table
 from .training import EvalSet, TrainConfig, train
@@ -225,7 +225,7 @@ def pretrained_study(setup: Setup, out: str | os.PathLike = "ecr_study", seeds: 
             base_variant, trainable = PRETRAINED_VARIANTS[variant]
             condition, overrides = VARIANTS[base_variant]
             overrides = {**overrides, "trainable": trainable}
-            name = f"{PRETRAINED_PRESET}-{variant.replace('/', '-')}-s{seed}"
+            name = run_name(PRETRAINED_PRESET, variant.replace('/', '-'), seed)
 
             def one(variant=variant, condition=condition, overrides=overrides, seed=seed, name=name) -> pd.DataFrame:
                 tc = TrainConfig(condition=condition, steps=cfg.steps, batch_size=cfg.batch_size,
