@@ -114,3 +114,16 @@ def test_profile_is_checked_against_its_table():
     with pytest.raises(ValueError, match="map_method must be one of"):
         p.replace(map_method="tsne")
     assert p.replace(languages=("en", "de")).languages == ("en", "de")
+
+
+def test_mixed_precision_auto_resolves_per_machine(monkeypatch):
+    from ecr_lab import config
+    from ecr_lab.experiment import train_config
+
+    assert config.get_profile("gpu").mixed_precision == "auto"
+    assert config.resolve_mixed_precision("bf16") == "bf16"
+    monkeypatch.setattr(config, "cuda_available", lambda: False)
+    assert config.resolve_mixed_precision("auto") == "no"  # no GPU: full precision
+    assert train_config(config.get_profile("gpu"), "ecr", 0).mixed_precision == "no"
+    with pytest.raises(ValueError, match="mixed_precision must be one of"):
+        config.get_profile("fast").replace(mixed_precision="fp8")
