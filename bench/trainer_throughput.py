@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import headline, show  # noqa: E402
 
 from ecr_lab import experiment  # noqa: E402
-from ecr_lab.config import get_profile  # noqa: E402
+from ecr_lab.config import cuda_has_bf16_tensor_cores, get_profile  # noqa: E402
 from ecr_lab.pipeline import machine  # noqa: E402
 from ecr_lab.student import make_student  # noqa: E402
 from ecr_lab.training import TrainConfig  # noqa: E402
@@ -173,7 +173,7 @@ def main() -> None:
     if torch.cuda.is_available():
         gpu = _setup("gpu")
         parts = []
-        for precision in ("no", "fp16", *(("bf16",) if torch.cuda.is_bf16_supported() else ())):
+        for precision in ("no", "fp16", *(("bf16",) if cuda_has_bf16_tensor_cores() else ())):
             got = compare(gpu, gpu.profile.student_presets[0], _steps(300), gpu.profile.batch_size, "cuda", precision)
             rows += got
             parts.append(f"{got[0]['ratio_ours_vs_hf']:.2f}x {_LABEL[precision]}")

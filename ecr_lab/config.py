@@ -228,9 +228,16 @@ def resolve_mixed_precision(name: str) -> str:
         return name
     if not cuda_available():
         return "no"
+    return "bf16" if cuda_has_bf16_tensor_cores() else "fp16"
+
+
+def cuda_has_bf16_tensor_cores() -> bool:
+    """True on a CUDA GPU of compute capability 8.0 or later (Ampere, Ada, Hopper...). A T4 (7.5)
+    can hold bf16 tensors, so ``torch.cuda.is_bf16_supported()`` says True by emulation, but it
+    has no bf16 tensor cores: fp16 is its mixed precision."""
     import torch
 
-    return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return torch.cuda.get_device_capability()[0] >= 8
 
 
 def cache_dir() -> Path:

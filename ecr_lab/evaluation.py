@@ -46,6 +46,8 @@ def _rows(ids: dict, view: str, values: dict) -> list[dict]:
 def training_summary(run) -> dict:
     """Stability (clipping state as configured) and drift over training, from the run's logs."""
     h = run.history
+    if "skipped" in h:  # fp16 steps the gradient scaler skipped (overflow, by design): not instability
+        h = h[~h["skipped"].astype(bool)]
     out = metrics.stability_summary(h["grad_norm"], h["loss"]) if len(h) else {}
     out["final_loss"] = float(h["loss"].tail(max(1, len(h) // 10)).mean()) if len(h) else float("nan")
     ev = run.evals

@@ -134,7 +134,7 @@ def train_config(profile: Profile, condition: str, seed: int, **overrides) -> Tr
 
 def stale_reason(run_dir: Path, cfg: TrainConfig, train_texts: list[str]) -> str | None:
     """Why the run saved in ``run_dir`` cannot be reused or resumed for ``cfg`` on ``train_texts``
-    (an older format, another config or other texts), or None when it can."""
+    (an older format, another number of processes, another config or other texts), or None when it can."""
     from . import checkpoints
     from ._io import read_json, sha256_texts
 
@@ -147,8 +147,12 @@ def stale_reason(run_dir: Path, cfg: TrainConfig, train_texts: list[str]) -> str
     current = RUN_FORMAT_VERSION if final.is_file() else checkpoints.FORMAT_VERSION
     if meta.get("format_version") != current:
         return f"it was trained by an older ecr_lab (format {meta.get('format_version')})"
-    saved_hash = (meta.get("meta", {}) if final.is_file() else meta).get("train_texts_sha256")
-    return cfg.mismatch(meta["config"], saved_hash, sha256_texts(train_texts))
+    saved = meta.get("meta", {}) if final.is_file() else meta
+    processes = int(os.environ.get("WORLD_SIZE", "1"))  # set by torchrun / accelerate launch
+    if saved.get("num_processes", 1) != processes:
+        return (f"it was trained on {saved.get('num_processes', 1)} process(es), this job has {processes} "
+                "(another number of rows per step)")
+    return cfg.mismatch(meta["config"], saved.get("train_texts_sha256"), sha256_texts(train_texts))
 
 
 def drop_stale_run(run_dir: Path, cfg: TrainConfig, train_texts: list[str]) -> bool:

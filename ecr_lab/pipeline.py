@@ -84,10 +84,15 @@ def train_run(profile=None, preset: str | None = None, variant: str | None = Non
 
     from .config import get_device, get_profile
     from .experiment import drop_stale_run, prepare, run_name, train_one, variant_config
+    from .student import PRESETS
+    from .training_config import VARIANTS
 
     prof = get_profile(profile)
     preset = preset or prof.student_presets[0]
     variant = variant or prof.claim_condition
+    for what, value, known in (("preset", preset, PRESETS), ("variant", variant, VARIANTS)):
+        if value not in known:  # before minutes of set-up, and before any process waits on another
+            raise ValueError(f"unknown {what} {value!r}; choose one of {list(known)}")
     state = PartialState(cpu=get_device(overrides.get("device", "auto")) == "cpu")
     run_dir = Path(out) / "runs" / run_name(preset, variant, seed)
     with state.main_process_first():

@@ -9,7 +9,8 @@ the saved run (:mod:`ecr_lab.runs`). What is left here is the loop, which reads 
 draw a step's micro-batches, add their cues, forward, loss, backward, step, log, evaluate,
 checkpoint. The same loop runs on one process or many (``torchrun`` / ``accelerate launch``), in
 full or mixed precision, with or without gradient accumulation: a step computes the same thing
-whichever way its rows are split.
+whichever way its rows are split (soft cues aside: their Gumbel noise is drawn per process and
+step, so it depends on the split).
 
 Gradient clipping is **off** by default (claim C3 is about training without it). Every step logs
 loss, grad norm, learning rate, tokens/s and its wall time; every ``eval_every`` steps the loop
@@ -79,6 +80,9 @@ def _check_inputs(tokenizer, model, texts: list[str], teacher: np.ndarray, ancho
         raise ValueError(f"the student's tokenizer has {k_tok} control tokens but the anchors K={anchors.k}; call "
                          "control_tokens.extend_tokenizer(tokenizer, anchors) and extend_model(model, tokenizer) "
                          "(ecr_lab.student.make_student does both)")
+    if tokenizer.pad_token is None:
+        raise ValueError("the tokenizer has no pad token, which batching needs; set one first, e.g. "
+                         "tokenizer.pad_token = tokenizer.eos_token (ecr_lab.student.load_causal_lm does)")
     if model.get_input_embeddings().weight.shape[0] < len(tokenizer):
         raise ValueError("the model's embedding matrix is smaller than the tokenizer; "
                          "call control_tokens.extend_model(model, tokenizer)")
@@ -89,28 +93,34 @@ def make_accelerator(cfg: TrainConfig):
     """The ``Accelerator`` of one run: its device, ``cfg.mixed_precision``, and batches split across
     processes (``split_batches``: every process takes its share of each micro-batch the sampler draws).
 
-    accelerate keeps one precision per process; a notebook that trains runs of another precision
-    one after another gets a fresh precision state (the process group, if any, is kept).
+    accelerate keeps one device and one precision per process. In a single process (a notebook that
+    trains runs one after another) a run on another device or precision gets fresh state; in a
+    launched group of processes the device is the launcher's, and another one is an error.
     """
-    from accelerate import Accelerator
+    from accelerate import Accelerator, PartialState
     from accelerate.state import AcceleratorState
     from accelerate.utils import DataLoaderConfiguration
 
     from .config import get_device
 
-    cpu = get_device(cfg.device) == "cpu"
-    if cfg.mixed_precision == "fp16" and cpu:
+    want = get_device(cfg.device)
+    if cfg.mixed_precision == "fp16" and want == "cpu":
         raise ValueError("mixed_precision='fp16' needs a CUDA GPU (a T4 on Colab); on CPU use 'bf16' or 'no'")
-    launched = os.environ.get("ACCELERATE_MIXED_PRECISION")
-    if launched and launched != cfg.mixed_precision:
+    launched = os.environ.get("ACCELERATE_MIXED_PRECISION", "no")
+    if launched != "no" and launched != cfg.mixed_precision:
         warnings.warn(f"accelerate was launched with mixed_precision={launched!r} but this run's config says "
-                      f"{cfg.mixed_precision!r}, which is used (and recorded with the run); pass "
-                      f"mixed_precision={launched!r} in the config (ecr-lab train --mixed-precision {launched})",
+                      f"{cfg.mixed_precision!r}, which is used (and recorded with the run); to train in "
+                      f"{launched}, set it in the config (ecr-lab train --mixed-precision {launched})",
                       RuntimeWarning, stacklevel=3)
-    shared = AcceleratorState._shared_state
-    if shared and shared.get("_mixed_precision") != cfg.mixed_precision:
+    partial = PartialState._shared_state
+    if partial and partial["device"].type != want:
+        if partial.get("num_processes", 1) > 1:
+            raise ValueError(f"these {partial['num_processes']} processes run on {partial['device'].type}, "
+                             f"but the config asks for device={cfg.device!r}; launch a run on {want} separately")
+        AcceleratorState._reset_state(reset_partial_state=True)  # a notebook's next run on another device
+    elif AcceleratorState._shared_state.get("_mixed_precision", cfg.mixed_precision) != cfg.mixed_precision:
         AcceleratorState._reset_state()  # accelerate's own reset: the precision, not the processes
-    return Accelerator(cpu=cpu, mixed_precision=cfg.mixed_precision, rng_types=[],
+    return Accelerator(cpu=want == "cpu", mixed_precision=cfg.mixed_precision, rng_types=[],
                        dataloader_config=DataLoaderConfiguration(split_batches=True))
 
 
@@ -216,6 +226,8 @@ class Trainer:
                    (("start_emb", self._start_emb), ("prev_emb", self._prev_emb)) if v is not None}
             state = {"optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict(),
                      "rng": checkpoints.rng_state(), "extra": [m.state_dict() for m in self.extra], **emb}
+            if self.acc.scaler is not None:  # fp16: the loss scale reached, so a resume skips the same steps
+                state["scaler"] = self.acc.scaler.state_dict()
             meta = {"step": self.step, "config": self.cfg.to_dict(), "history": self.history, "evals": self.evals,
                     "name": self.name, "train_texts_sha256": self.train_hash,
                     "num_processes": self.acc.num_processes}
@@ -231,14 +243,20 @@ class Trainer:
         that is checked before anything is loaded."""
         meta = checkpoints.read_meta(path)
         reason = self.cfg.mismatch(meta["config"], meta.get("train_texts_sha256"), self.train_hash)
+        if reason is None and meta.get("num_processes", 1) != self.acc.num_processes:
+            reason = (f"it was trained on {meta.get('num_processes', 1)} process(es), this run has "
+                      f"{self.acc.num_processes} (another number of rows per step)")
         if reason is not None:
-            raise ValueError(f"checkpoint {path}: {reason}; use another out_dir, or the same config and corpus")
+            raise ValueError(f"checkpoint {path}: {reason}; use another out_dir, or the same config, corpus "
+                             "and number of processes")
         meta, state, projector = checkpoints.load_checkpoint(path, self.unwrapped)
         self.opt.load_state_dict(state["optimizer"])
         self.sched.load_state_dict(state["scheduler"])
         for module, sd in zip(self.extra, state["extra"], strict=True):
             module.load_state_dict(sd)
         checkpoints.set_rng_state(state["rng"])
+        if self.acc.scaler is not None and "scaler" in state:
+            self.acc.scaler.load_state_dict(state["scaler"])
         self._start_emb = state["start_emb"].numpy() if "start_emb" in state else None
         self._prev_emb = state["prev_emb"].numpy() if "prev_emb" in state else None
         self.student.projector = projector
@@ -247,13 +265,15 @@ class Trainer:
     def _micro_batches(self, loader_iter, step: int) -> list[dict]:
         """The step's micro-batches, with their cues prepended (hard cues) and their teacher rows."""
         out = []
+        if self.cues.follows_student and self.projector is None and student_cue_share(self.cfg, step) > 0:
+            self._fit_projector()  # on every process at the same step, whatever rows each one holds
         for _ in range(self.cfg.gradient_accumulation_steps):
             batch = next(loader_iter)
             cues = self.cues.batch_cues(step, batch, lambda use, b=batch: self._project(b, use))
             rows = batch.pop("row")
             batch.pop("cues", None)
             if cues is not None:
-                batch = prepend_cues(batch, cues, self.tokenizer, vocab_ids=self.cue_vocab)
+                batch = prepend_cues(batch, cues, self.tokenizer, padding_side="right", vocab_ids=self.cue_vocab)
             if self.kd is not None:
                 batch["teacher"] = self.teacher_t[rows]
             out.append(batch)
@@ -265,8 +285,12 @@ class Trainer:
         Returns the step's LM loss (mean over every text token of every micro-batch and process),
         its KD loss (mean over rows), the global gradient norm and the attended tokens."""
         cfg, acc = self.cfg, self.acc
-        counts = torch.stack([torch.stack([text_tokens(self.cues.labels(b["labels"])), b["attention_mask"].sum()])
-                              for b in micro]).sum(0).float()
+        def count(b: dict) -> torch.Tensor:  # (scored positions, attended positions incl. soft cues)
+            labels = self.cues.labels(b["labels"])
+            extra = (labels.shape[1] - b["labels"].shape[1]) * labels.shape[0]
+            return torch.stack([text_tokens(labels), b["attention_mask"].sum() + extra])
+
+        counts = torch.stack([count(b) for b in micro]).sum(0).float()
         n_text, n_attended = acc.reduce(counts, "sum").tolist()
         scale = acc.num_processes / max(n_text, 1.0)  # DDP averages over processes: undo it for a token mean
         lm_total = kd_total = torch.zeros((), device=acc.device)
@@ -301,19 +325,28 @@ class Trainer:
         """One optimizer step: its micro-batches and their cues (each row's from that row only),
         forward, loss, backward (no clipping unless asked) and, when everything is finite, the update.
         Returns the step's history row (``finite`` says whether the update happened)."""
-        t0, step = time.perf_counter(), self.step + 1
+        t0, step, acc = time.perf_counter(), self.step + 1, self.acc
+        # the step's torch randomness (Gumbel noise of soft cues, any dropout) is a function of
+        # (seed, step, process): a resumed run draws what an uninterrupted one draws, and processes
+        # draw independently
+        torch.manual_seed(int(np.random.SeedSequence([self.cfg.seed, step, acc.process_index]).generate_state(1)[0]))
+        lr = float(self.sched.get_last_lr()[0])  # the rate this step uses
         lm_loss, kd_loss, grad_norm, tokens = self._train_step(self._micro_batches(batches, step))
-        # fp16: the gradient scaler skips steps with overflowing gradients by design, not a divergence
-        finite = math.isfinite(lm_loss + kd_loss) and (math.isfinite(grad_norm) or self.acc.scaler is not None)
+        finite_loss = math.isfinite(lm_loss + kd_loss)
+        # fp16: the gradient scaler skips a step whose gradients overflow, by design: not a divergence
+        skipped = finite_loss and not math.isfinite(grad_norm) and acc.scaler is not None
+        finite = finite_loss and (math.isfinite(grad_norm) or skipped)
         if finite:
-            self.opt.step()
+            self.opt.step()  # a skipped step: the scaler lowers its scale and leaves the weights
             self.sched.step()
             self.step = step
+        elif acc.scaler is not None:
+            acc.scaler.update()  # close the unscale_ of this step
         self.opt.zero_grad()
         seconds = time.perf_counter() - t0
-        return {"step": step, "loss": lm_loss, "kd_loss": kd_loss, "grad_norm": grad_norm,
-                "lr": float(self.sched.get_last_lr()[0]), "tokens_per_s": tokens / max(seconds, 1e-9),
-                "student_cue_share": student_cue_share(self.cfg, step), "step_time_s": seconds, "finite": finite}
+        return {"step": step, "loss": lm_loss, "kd_loss": kd_loss, "grad_norm": grad_norm, "lr": lr,
+                "tokens_per_s": tokens / max(seconds, 1e-9), "student_cue_share": student_cue_share(self.cfg, step),
+                "step_time_s": seconds, "skipped": skipped, "finite": finite}
 
     def fit(self, resume: bool = True, stop_at: int | None = None) -> Run:
         """Train to ``cfg.steps`` (resuming from the newest checkpoint when ``resume``).

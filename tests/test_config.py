@@ -127,3 +127,15 @@ def test_mixed_precision_auto_resolves_per_machine(monkeypatch):
     assert train_config(config.get_profile("gpu"), "ecr", 0).mixed_precision == "no"
     with pytest.raises(ValueError, match="mixed_precision must be one of"):
         config.get_profile("fast").replace(mixed_precision="fp8")
+
+
+@pytest.mark.parametrize("capability, expected", [((7, 5), "fp16"), ((8, 0), "bf16"), ((9, 0), "bf16")])
+def test_auto_precision_on_gpus(monkeypatch, capability, expected):
+    """A T4 (7.5) emulates bf16 but has only fp16 tensor cores: "auto" must pick fp16 there."""
+    import torch
+
+    from ecr_lab import config
+
+    monkeypatch.setattr(config, "cuda_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *a: capability)
+    assert config.resolve_mixed_precision("auto") == expected

@@ -90,7 +90,7 @@ def test_the_loop_never_tokenises_per_step(small, monkeypatch):
 
 
 # -- one step, however it is cut -----------------------------------------------------------------
-@pytest.mark.parametrize("condition", ["ecr+kd", "random_cues"])
+@pytest.mark.parametrize("condition", ["baseline", "ecr+kd", "random_cues"])
 def test_gradient_accumulation_matches_one_larger_batch(small, condition):
     """batch 8 x 2 micro-batches = batch 16: same rows, same cues, same token-weighted loss."""
     texts, emb, anchors, tok = small
@@ -221,4 +221,80 @@ def test_a_launcher_precision_that_the_config_overrides_is_named(small, monkeypa
     texts, emb, anchors, tok = small
     monkeypatch.setenv("ACCELERATE_MIXED_PRECISION", "bf16")
     with pytest.warns(RuntimeWarning, match="launched with mixed_precision='bf16'.*--mixed-precision bf16"):
+        Trainer(make_student("nano", tok, anchors), tok, texts, emb, anchors, _cfg())
+
+
+def test_the_lm_loss_is_the_transformers_loss(small):
+    """The objective's token sum over the scored positions equals the model's own mean LM loss,
+    without cues and with cues prepended (the first text token is then scored too)."""
+    from ecr_lab.control_tokens import prepend_cues
+    from ecr_lab.cue_sources import CueSource
+    from ecr_lab.objective import ECRObjective, text_tokens
+
+    texts, emb, anchors, tok = small
+    model = make_student("nano", tok, anchors, seed=0).eval()
+    batch = PadCollator(tok.pad_token_id)(tokenize_once(tok, texts[:6], 16).__getitems__(list(range(6))))
+    batch = {k: batch[k] for k in ("input_ids", "attention_mask", "labels")}
+    objective = ECRObjective(model, CueSource())
+    for b in (batch, prepend_cues(batch, np.tile([[1, 2]], (6, 1)), tok, padding_side="right")):
+        with torch.no_grad():
+            lm_sum, _ = objective(**b)
+            expected = model(**b).loss
+        torch.testing.assert_close(lm_sum / text_tokens(b["labels"]), expected)
+
+
+def test_a_left_padding_tokenizer_trains_as_a_right_padding_one(small):
+    """The loop pads on the right and puts the cues in front whatever the tokenizer's own side
+    (the cues once landed after the pads of short rows)."""
+    texts, emb, anchors, tok = small
+    runs = []
+    for side in ("right", "left"):
+        tok.padding_side = side
+        try:
+            runs.append(train(make_student("nano", tok, anchors, seed=0), tok, texts, emb, anchors, _cfg(condition="ecr")))
+        finally:
+            tok.padding_side = "right"
+    np.testing.assert_allclose(runs[0].history["loss"], runs[1].history["loss"], rtol=1e-6)
+
+
+def test_each_row_logs_the_learning_rate_its_step_used(small):
+    texts, emb, anchors, tok = small
+    run = train(make_student("nano", tok, anchors), tok, texts, emb, anchors, _cfg(warmup_steps=3))
+    assert run.history["lr"][0] == 0.0  # linear warm-up starts at 0
+    assert run.history["lr"][1] == pytest.approx(3e-3 / 3)
+
+
+def test_a_run_resumes_only_on_as_many_processes(small, tmp_path, monkeypatch):
+    from ecr_lab.experiment import stale_reason
+
+    texts, emb, anchors, tok = small
+    cfg = _cfg(condition="ecr", checkpoint_every=2)
+    train(make_student("nano", tok, anchors), tok, texts, emb, anchors, cfg, out_dir=tmp_path, stop_at=2)
+    assert stale_reason(tmp_path, cfg, texts) is None
+    monkeypatch.setenv("WORLD_SIZE", "2")  # as torchrun --nproc_per_node 2 sets it
+    assert "trained on 1 process(es), this job has 2" in stale_reason(tmp_path, cfg, texts)
+    monkeypatch.delenv("WORLD_SIZE")
+    state = tmp_path / "checkpoints" / "checkpoint-000002" / "state.json"
+    state.write_text(state.read_text().replace('"num_processes": 1', '"num_processes": 2'))
+    with pytest.raises(ValueError, match=r"trained on 2 process\(es\), this run has 1"):
+        train(make_student("nano", tok, anchors), tok, texts, emb, anchors, cfg, out_dir=tmp_path)
+
+
+def test_a_tokenizer_without_a_pad_token_is_refused_up_front(small):
+    import copy
+
+    texts, emb, anchors, tok = small
+    bare = copy.deepcopy(tok)
+    bare.pad_token = None
+    with pytest.raises(ValueError, match="no pad token.*tokenizer.pad_token = tokenizer.eos_token"):
+        Trainer(make_student("nano", tok, anchors), bare, texts, emb, anchors, _cfg())
+
+
+def test_accelerate_launch_default_precision_is_not_a_warning(small, monkeypatch):
+    import warnings
+
+    texts, emb, anchors, tok = small
+    monkeypatch.setenv("ACCELERATE_MIXED_PRECISION", "no")  # what accelerate launch exports by default
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
         Trainer(make_student("nano", tok, anchors), tok, texts, emb, anchors, _cfg())
