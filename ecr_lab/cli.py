@@ -1,8 +1,10 @@
 """``ecr-lab``: the package from the command line.
 
-    ecr-lab run [--profile fast|full|gpu] [--out DIR] [--seeds N]
+    ecr-lab run [--profile fast|full|gpu] [--out DIR] [--seeds N] [--corpus SPEC [--columns MAP]]
                       the whole pipeline: corpus -> teacher -> anchors -> students of two sizes x
-                      conditions -> evaluation; writes results.json, results.csv, report.html
+                      conditions -> evaluation; writes results.json, results.csv, report.html.
+                      --corpus: your own data (a JSONL/CSV/TSV file, hf:NAME[:CONFIG[:SPLIT]] or
+                      bundled); --columns text=COL,lang=COL,topic=COL,pair_id=COL maps its columns
     ecr-lab train [--profile P] [--preset NAME] [--variant NAME] [--seed S] [--out DIR]
                   [--steps N] [--batch-size B] [--grad-accum A] [--mixed-precision no|bf16|fp16]
                       one run; also on several processes: torchrun --nproc_per_node 2 -m ecr_lab.cli
@@ -23,10 +25,35 @@ import json
 import sys
 
 
+def _columns_arg(text: str) -> dict[str, str]:
+    """``--columns``: TARGET=SOURCE pairs -> {source: target}; argparse shows the message of a bad one."""
+    from .data import CorpusError, parse_columns
+
+    try:
+        return parse_columns(text)
+    except CorpusError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def cmd_run(args: argparse.Namespace) -> int:
+    import re
+    from pathlib import Path
+
+    from .data import HF_PREFIX, CorpusError
     from .pipeline import run_pipeline
 
-    run_pipeline(args.profile, args.out, args.seeds)
+    if args.columns and not args.corpus:
+        print("ecr-lab run: error: --columns maps the columns of --corpus; give --corpus too", file=sys.stderr)
+        return 2
+    out = args.out or "ecr_runs"
+    if args.out is None and args.corpus not in (None, "bundled"):  # own data, own folder: its runs never replace the bundled corpus's
+        name = args.corpus[len(HF_PREFIX):] if args.corpus.startswith(HF_PREFIX) else Path(args.corpus).stem
+        out = f"ecr_runs/{re.sub(r'[^A-Za-z0-9._+-]+', '_', name).strip('_.') or 'corpus'}"
+    try:
+        run_pipeline(args.profile, out, args.seeds, corpus=args.corpus, columns=args.columns)
+    except (CorpusError, FileNotFoundError) as e:  # bad input data: the message says what to fix
+        print(f"ecr-lab run: error: {e}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -95,8 +122,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run", help="the whole pipeline; writes results.json, results.csv, report.html")
     r.add_argument("--profile", choices=("fast", "full", "gpu"), default=None, help="default: ECR_LAB_PROFILE or auto")
-    r.add_argument("--out", default="ecr_runs", help="output folder (finished runs in it are reused)")
+    r.add_argument("--out", default=None, help="output folder (finished runs in it are reused; default ecr_runs, "
+                   "with --corpus ecr_runs/NAME after the corpus file or dataset)")
     r.add_argument("--seeds", type=int, default=None, help="seeds per condition (default: the profile's)")
+    r.add_argument("--corpus", metavar="SPEC", default=None,
+                   help="your own data instead of the bundled corpus: a JSONL/CSV/TSV file, "
+                        "hf:NAME[:CONFIG[:SPLIT]] (a Hugging Face dataset; CONFIG may join per-language "
+                        "configs with +, e.g. hf:Davlan/sib200:eng_Latn+deu_Latn) or bundled")
+    r.add_argument("--columns", metavar="MAP", type=_columns_arg, default=None,
+                   help="map your columns to the corpus's: text=COL,lang=COL,topic=COL,pair_id=COL "
+                        "(only the columns named otherwise; without topics the topic metrics are skipped; "
+                        "rows that translate each other need a shared pair_id)")
     r.set_defaults(fn=cmd_run)
     t = sub.add_parser("train", help="one run (also across processes: torchrun / accelerate launch)")
     t.add_argument("--profile", choices=("fast", "full", "gpu"), default=None, help="default: ECR_LAB_PROFILE or auto")

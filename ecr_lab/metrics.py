@@ -302,6 +302,13 @@ def drift_cka(X_before, X_after) -> float:
     return 1.0 - linear_cka(X_before, X_after)
 
 
+def knn_churn(X_before, X_after, k: int = 10) -> float:
+    """Share of each text's k nearest neighbours that changed between two checkpoints' embeddings
+    of the same texts: 1 - :func:`knn_overlap`. 0 = every neighbourhood kept; it moves where the
+    global geometry (CKA) hardly does, which is why claim C1 reads it."""
+    return 1.0 - knn_overlap(X_before, X_after, k=k)
+
+
 def drift(X_before, X_after) -> dict[str, float]:
     """Drift between two checkpoints' embeddings of the same texts, both ways of measuring it.
 

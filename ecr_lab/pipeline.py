@@ -22,37 +22,118 @@ def machine() -> str:
     return f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPU cores, {gpu}, Python {platform.python_version()}, torch {torch.__version__}"
 
 
+def _user_corpus(corpus, columns, prof):
+    """(spec, corpus, skipped labels) of ``ecr-lab run --corpus``: loads it, prints its summary and
+    what its missing labels skip, and refuses one without meaning units shared across languages."""
+    from .data import Corpus, CorpusError, describe_corpus, load_corpus_spec, missing_labels
+    from .evaluation import CLAIMS
+
+    if corpus is None:
+        return None, None, {}
+    if isinstance(corpus, Corpus):
+        if columns:
+            raise ValueError("columns applies to a corpus spec (a path or hf:...), not to a Corpus object")
+        spec, user_corpus = None, corpus
+    else:
+        spec = str(corpus)
+        user_corpus = load_corpus_spec(spec, columns)
+    claims_of: dict[str, list[str]] = {}  # metric -> the claims that read it
+    for claim, _, specs, _ in CLAIMS:
+        for _, metric, _ in specs:
+            claims_of.setdefault(metric, []).append(claim)
+    print(describe_corpus(user_corpus, claims_of))
+    skipped = missing_labels(user_corpus)
+    if "pair_id" in skipped:
+        raise CorpusError(
+            f"{user_corpus.name}: ecr-lab run needs meaning units shared across languages: the probes are "
+            "split by pair_id (a translation of a test sentence is never in training), the training probe "
+            "set is made of whole units, and retrieval looks for translations. Give rows that translate "
+            "each other the same pair_id and map that column with --columns pair_id=YOUR_COLUMN")
+    if skipped:
+        print("The rest of the pipeline runs.")
+    if "topic" in skipped and prof.units_per_topic is not None:
+        print(f"note: without topics the {prof.name} profile's units_per_topic={prof.units_per_topic} keeps "
+              f"{prof.units_per_topic} meaning units of the whole corpus")
+    return spec, user_corpus, skipped
+
+
+def _check_probe_splits(setup, name: str) -> None:
+    """Fail before training, not in the first run, when a split of your corpus is too small for the probes."""
+    from .data import CorpusError
+    from .metrics import MIN_UNITS_PER_SIDE
+
+    need = 2 * MIN_UNITS_PER_SIDE
+    short = {}
+    for split_name, part in {"validation": setup.val, "test": setup.test}.items():
+        if part is not None and part.topics:
+            units = part.frame.groupby(part.frame["topic"].fillna("(none)"))["pair_id"].nunique()
+            short.update({f"{t} ({split_name})": int(n) for t, n in units.items() if n < need})
+    try:
+        if short:
+            raise ValueError(f"meaning units per topic: {short}")
+        setup.eval_set()
+    except ValueError as e:
+        raise CorpusError(
+            f"{name} is too small for the probes: split by pair_id, they need at least {need} meaning units "
+            f"of every topic in the validation and test splits (about {need * 5} units per topic in the "
+            f"corpus); {e}. Add units to those topics, or merge or drop them") from None
+
+
 def run_pipeline(profile=None, out: str | Path = "ecr_runs", seeds: int | None = None,
-                 progress: bool = True) -> dict:
+                 progress: bool = True, corpus=None, columns=None) -> dict:
     """The whole pipeline (``profile``: a name or a :class:`~ecr_lab.config.Profile`); returns the
-    output folder, the claims table, the results table and the wall time."""
+    output folder, the claims table, the results table and the wall time.
+
+    ``corpus``: your own data instead of the bundled corpus: a JSONL/CSV/TSV path,
+    ``hf:NAME[:CONFIG[:SPLIT]]`` or ``bundled`` (read by :func:`ecr_lab.data.load_corpus_spec`, with
+    ``columns`` as ``{source: target}``), or a :class:`~ecr_lab.data.Corpus`. Its summary and the
+    metrics its missing labels skip are printed first (the claims table shows n/a for them); the
+    profile's size knobs (languages, units_per_topic) still apply. A corpus without pair ids shared
+    across languages is refused (:class:`~ecr_lab.data.CorpusError`): the probes split by them.
+    """
+    import shlex
+
     import pandas as pd
 
     from ._io import atomic_write_json
     from .config import get_profile, seed_everything
+    from .data import format_columns
     from .evaluation import claims_table
     from .experiment import evaluate_runs, prepare, train_matrix
-    from .report import write_report
+    from .report import SHORT_CLAIM_COLUMNS, write_report
 
     t0 = time.perf_counter()
     prof = get_profile(profile)
     seeds = seeds or prof.seeds
     seed_everything(0)
     out = Path(out)
+    spec = str(corpus) if corpus is not None and not hasattr(corpus, "frame") else None
+    print(f"ecr-lab run: profile={prof.name}, seeds={seeds}, out={out}" + (f", corpus={spec}" if spec else ""))
+    spec, user_corpus, skipped = _user_corpus(corpus, columns, prof)
     out.mkdir(parents=True, exist_ok=True)
-    print(f"ecr-lab run: profile={prof.name}, seeds={seeds}, out={out}")
-    setup = prepare(prof, seed=0)
+    setup = prepare(prof, seed=0, corpus=user_corpus)
     print(setup)
+    if user_corpus is not None:
+        _check_probe_splits(setup, user_corpus.name)
     runs = train_matrix(setup, out_dir=out / "runs", seeds=seeds, progress=progress)
     results = evaluate_runs(runs, setup)
     claims = claims_table(results, ecr_condition=prof.claim_condition)
     wall = time.perf_counter() - t0
     results.to_csv(out / "results.csv", index=False)
+    command = f"ecr-lab run --profile {prof.name} --seeds {seeds} --out {shlex.quote(str(out))}"
+    if spec is not None:
+        command += f" --corpus {shlex.quote(spec)}" + (f" --columns {shlex.quote(format_columns(columns))}"
+                                                         if columns else "")
     summary = {"profile": prof.name, "seeds": seeds, "machine": machine(), "wall_time_s": round(wall, 1),
-               "train_rows": len(setup.train), "test_rows": len(setup.test), "K": setup.anchors.k,
-               "languages": " ".join(setup.corpus.languages),
+               "corpus": spec or (user_corpus.name if user_corpus is not None else "bundled"),
+               "corpus_sha256": setup.corpus.content_hash()[:16],
+               "train_rows": len(setup.train), "val_rows": len(setup.val), "test_rows": len(setup.test),
+               "K": setup.anchors.k,
+               "languages": " ".join(setup.corpus.languages), "topics": len(setup.corpus.topics),
                "students": " / ".join(prof.student_presets), "steps": prof.train_steps,
-               "command": f"ecr-lab run --profile {prof.name} --seeds {seeds} --out {out}"}
+               "command": command}
+    if skipped:
+        summary["skipped_metrics"] = "; ".join(f"no {label}: {', '.join(m)}" for label, m in skipped.items())
     atomic_write_json(out / "results.json", {"summary": summary, "claims": claims.to_dict(orient="records"),
                                              "results": results.to_dict(orient="records")})
     small = prof.student_presets[0]
@@ -66,7 +147,7 @@ def run_pipeline(profile=None, out: str | Path = "ecr_runs", seeds: int | None =
             maps[f"{small} {r.condition} (cue-free)"] = (r.student.encode(probe.texts), probe)
     write_report(out / "report.html", title=f"ecr_lab report ({prof.name} profile)", summary=summary,
                  results=results, claims=claims, histories=hist, maps=maps)
-    print(claims[["claim", "metric", "baseline", "ecr", "metric_verdict", "verdict"]].to_string(index=False))
+    print(claims[SHORT_CLAIM_COLUMNS].round(3).to_string(index=False))
     print(f"\nwrote {out / 'results.json'}, {out / 'results.csv'}, {out / 'report.html'} in {wall:.0f} s")
     return {"out": out, "claims": claims, "results": results, "wall_time_s": wall}
 

@@ -19,20 +19,39 @@ CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 h1{margin-bottom:.2em} h2{margin-top:2em;border-bottom:1px solid #ddd;padding-bottom:.2em}
 table{border-collapse:collapse;font-size:13px;margin:1em 0} th,td{border:1px solid #ddd;padding:4px 8px;text-align:left}
-th{background:#f5f5f5} .supported{background:#e3f4e1} .notsupported{background:#fbe3e3} .mixed{background:#fff4d6}
+th{background:#f5f5f5} .supported{background:#e3f4e1} .contradicted,.indicativeagainst{background:#fbe3e3}
+.inconclusive,.mixed{background:#fff4d6} .untested,.indicative,.na{background:#eef2f7}
 img{max-width:100%;margin:.5em 0} .note{color:#555;font-size:14px}
 """
 
 
+def _cell(v) -> str:
+    return html.escape(f"{v:.4g}" if isinstance(v, float) else str(v))
+
+
 def _claims_html(claims: pd.DataFrame) -> str:
-    cols = ["claim", "statement", "compared", "metric", "direction", "baseline", "ecr", "improvement", "seeds",
-            "metric_verdict", "verdict"]
+    from .evaluation import CLAIM_COLUMNS
+
+    cols = list(CLAIM_COLUMNS)
     head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
     body = []
     for _, r in claims.iterrows():
-        cls = str(r["verdict"]).replace(" ", "")
-        body.append(f'<tr class="{cls}">' + "".join(f"<td>{html.escape(str(r[c]))}</td>" for c in cols) + "</tr>")
+        cls = str(r["verdict"]).replace(" ", "").replace("/", "")
+        body.append(f'<tr class="{cls}">' + "".join(f"<td>{_cell(r[c])}</td>" for c in cols) + "</tr>")
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
+
+
+#: the claims columns the markdown summaries show
+SHORT_CLAIM_COLUMNS = ["claim", "comparison", "metric", "ecr", "other", "difference", "ci_low", "ci_high", "seeds",
+                       "metric_verdict", "verdict"]
+
+
+def claims_markdown(claims: pd.DataFrame, columns: list[str] | None = None) -> str:
+    """A claims table as markdown: numbers to 4 places, "–" where there is none (one seed has no interval)."""
+    from .tables import markdown_table
+
+    table = claims[columns or SHORT_CLAIM_COLUMNS].round(4).astype(object)
+    return markdown_table(table.where(table.notna(), "–"))
 
 
 def _img(chart, alt_text: str) -> str:
@@ -59,11 +78,15 @@ def write_report(path: str | os.PathLike, *, title: str, summary: dict, results:
              f"<style>{CSS}</style></head><body><h1>{html.escape(title)}</h1><ul>"]
     parts += [f"<li><b>{html.escape(str(k))}</b>: {html.escape(str(v))}</li>" for k, v in summary.items()]
     parts.append("</ul><h2>Claims of the paper, measured here</h2>"
-                 "<p class='note'>Verdicts are computed from the numbers (ecr_lab.evaluation.claims_table): "
-                 "supported = mean improvement over seeds larger than its seed-to-seed std; not supported = no "
-                 "improvement; mixed = in between or metrics disagree. ECR is measured at inference "
-                 "(cues from the projection step), the baseline cue-free. The ECR condition is named in "
-                 "the 'compared' column.</p>")
+                 "<p class='note'>Verdicts are computed from the numbers (ecr_lab.evaluation.claims_table). "
+                 "Each row compares the ECR condition with one control, named in the 'comparison' column "
+                 "(the baseline, and KD where it ran), paired by seed: 'difference' is the mean paired "
+                 "difference in the claimed direction and [ci_low, ci_high] its 95 % Student-t interval. "
+                 "supported = the interval excludes 0 in the claimed direction; contradicted = it excludes 0 "
+                 "the other way; inconclusive = it contains 0; indicative = one seed only; untested = "
+                 "neither side shows the effect at all. A claim is supported only when every metric is, "
+                 "against every control: ECR is credited only where it beats KD too. ECR is measured at "
+                 "inference (cues from the projection step), the controls cue-free.</p>")
     parts.append(_claims_html(claims))
     parts.append("<h2>Every run, mean over seeds</h2>")
     parts.append(summary_table(results).round(3).to_html(index=False, border=0))
@@ -88,22 +111,48 @@ def write_report(path: str | os.PathLike, *, title: str, summary: dict, results:
 
 # -- markdown reports of the studies (docs/) ---------------------------------------------------
 def study_markdown(out: dict, title: str, machine: str) -> str:
-    """``study.md``: the variants, the projection steps, the K/m sweep and a claims table per ECR variant."""
+    """``study.md``: choices made on the validation split (variants, projection steps, K and m, each
+    table on validation), then the chosen configuration on the test split with the cue-only controls
+    and its claims against the baseline and KD, then claim C3 in the stress regime."""
     from .evaluation import claims_table
-    from .study import projection_table, variant_table
+    from .study import projection_table, stress_claims, stress_table, variant_table
     from .tables import markdown_table
+    from .viz import VIEWS_WITH_CONTROLS
 
-    res = out["results"]
-    parts = [f"# {title}\n", f"Machine: {machine}\n", "## Variants\n", markdown_table(variant_table(res)),
-             "\n## Projection steps on the trained ECR students\n", markdown_table(projection_table(out["projections"]))]
+    res, choices = out["results"], out["choices"]
+    val, test = res[res.split == "val"], res[res.split == "test"]
+    chosen = choices["variant"]["choice"]
+    lines = [f"- **variant**: `{chosen}` (validation {choices['metric']} {choices['variant']['val']:.3f}; "
+             f"its test number {choices['variant']['test']:.3f})"]
+    for key in ("projection", "km"):
+        if key in choices:
+            c = choices[key]
+            lines.append(f"- **{'projection step' if key == 'projection' else 'K and m'}**: {c['choice']} "
+                         f"(validation {c['val']:.3f}; test {c['test']:.3f})")
+    parts = [f"# {title}\n", f"Machine: {machine}\n",
+             "Every choice below is made on the **validation** split; the **test** split only reports the "
+             "chosen configuration (and the controls it is compared with).\n",
+             "## Chosen on validation\n", "\n".join(lines) + "\n",
+             "\n## Variants, validation split (for choosing)\n", markdown_table(variant_table(val)),
+             "\n## Projection steps, validation split\n",
+             markdown_table(projection_table(out["projections"][out["projections"].split == "val"]))]
     if len(out["km"]):
-        parts += ["\n## K and m (seed 0)\n", markdown_table(variant_table(out["km"]))]
-    for variant in ("ecr", "ecr_soft", "ecr_schedule", "ecr+kd"):
-        if (res.variant == variant).any():
-            sub = res[res.variant.isin(["baseline", variant])].assign(condition=lambda d: d["variant"])
-            table = claims_table(sub, ecr_condition=variant)
-            parts += [f"\n## Claims with `{variant}`\n",
-                      markdown_table(table[["claim", "metric", "baseline", "ecr", "improvement", "metric_verdict", "verdict"]])]
+        parts += ["\n## K and m (seed 0), validation split\n", markdown_table(variant_table(out["km"][out["km"].split == "val"]))]
+    keep = test[test.variant.isin(["baseline", "kd", "random_cues", chosen])]
+    parts += [f"\n## `{chosen}` on the test split, beside its controls\n",
+              "`cue_only`: the projected cue alone (no student); `kd_plus_cue`: the KD student's cue-free "
+              "embedding with the same cue; `projector_alone`: the projection step as a topic classifier.\n",
+              markdown_table(variant_table(keep, views=VIEWS_WITH_CONTROLS)),
+              markdown_table(variant_table(keep, views=("projector_alone",),
+                                           metrics_shown=("topic_accuracy", "teacher_topic_accuracy")))]
+    sub = keep[keep.variant.isin(["baseline", "kd", chosen])].assign(condition=lambda d: d["variant"])
+    parts += [f"\n## Claims with `{chosen}` (test split, against the baseline and KD)\n",
+              claims_markdown(claims_table(sub, ecr_condition=chosen))]
+    stress = out.get("stress")
+    if stress is not None and len(stress):
+        parts += ["\n## Claim C3 in a stress regime (deeper, narrower student; learning rates upward; no clipping)\n",
+                  markdown_table(stress_table(stress)),
+                  claims_markdown(stress_claims(stress))]
     return "\n".join(parts) + "\n"
 
 
@@ -120,6 +169,5 @@ def pretrained_markdown(res: pd.DataFrame, title: str, machine: str, sizes: str)
              "\n## Projection step, latency and step time\n", markdown_table(agree)]
     if len(claims):
         parts += ["\n## Claims (ECR+KD vs the baseline trained the same way)\n",
-                  markdown_table(claims[["mode", "claim", "metric", "baseline", "ecr", "improvement", "metric_verdict",
-                                         "verdict"]])]
+                  claims_markdown(claims, ["mode", *SHORT_CLAIM_COLUMNS])]
     return "\n".join(parts) + "\n"

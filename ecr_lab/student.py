@@ -69,7 +69,8 @@ class StudentPreset:
     intermediate_size: int
 
 
-#: each preset has about 3x the parameters of the one before it (with a 4k-token vocabulary)
+#: the size ladder: each preset has about 3x the parameters of the one before it (4k-token vocabulary)
+LADDER = ("nano", "micro", "small", "base")
 PRESETS: dict[str, StudentPreset] = {
     p.name: p
     for p in (
@@ -77,6 +78,9 @@ PRESETS: dict[str, StudentPreset] = {
         StudentPreset("micro", 96, 3, 4, 256),
         StudentPreset("small", 176, 4, 4, 480),
         StudentPreset("base", 256, 7, 8, 704),
+        # off the ladder: micro's size, deeper and narrower (8 layers of width 64), the stress
+        # regime of claim C3 (deep narrow stacks without clipping are the ones that spike)
+        StudentPreset("deep", 64, 8, 2, 192),
     )
 }
 

@@ -3,7 +3,12 @@
 ``ecr-lab study`` trains, over several seeds, the pipeline's runs plus the variants below, then
 evaluates every run in every view and, for the ECR runs, every projection step (fitted post hoc on
 the same trained student: ridge / Procrustes / classifier, on token-embedding or hidden-state
-features). Everything lands in one long table (``study.csv``) and a summary (``study.md``).
+features), on the validation split **and** on the test split. Everything lands in one long table
+(``study.csv``, a ``split`` column) and a summary (``study.md``).
+
+Every choice (the ECR variant, the projection step and its feature, K and m) is made on the
+validation split (:func:`choose_on_validation`); the test split only reports the numbers of what
+was chosen, so the numbers quoted are not inflated by having picked the best of many on them.
 
 Training variants (:data:`ecr_lab.training_config.VARIANTS`, shared with the pipeline; all on the small
 student unless noted):
@@ -42,7 +47,16 @@ from .caching import cached_frame
 from .config import Profile, get_profile
 from .ecr_model import ECRModel
 from .evaluation import evaluate
-from .experiment import Setup, prepare, probe_subset, rows_of, run_name, run_plan, train_one
+from .experiment import (
+    Setup,
+    kd_twin,
+    prepare,
+    probe_subset,
+    rows_of,
+    run_name,
+    run_plan,
+    train_one,
+)
 from .projection import AnchorProjector
 from .tables import mean_std, mean_std_table
 from .training import EvalSet, TrainConfig, train
@@ -51,39 +65,91 @@ from .training_config import VARIANTS
 PROJECTIONS = [(method, feature) for feature in ("tokens", "hidden") for method in ("ridge", "procrustes", "classifier")]
 
 
-def projection_variants(run, setup: Setup, seed: int = 0) -> pd.DataFrame:
-    """Post-hoc projection steps on one trained run: anchor agreement and the ECR-at-inference
-    semantic metrics for each (method, feature). One row per projection."""
+def projection_variants(run, setup: Setup, seed: int = 0, splits: tuple[str, ...] = ("val", "test")) -> pd.DataFrame:
+    """Post-hoc projection steps on one trained run (fitted on the training split): anchor agreement
+    and the ECR-at-inference semantic metrics for each (method, feature) on each of ``splits``.
+    One row per projection and split."""
     rows = []
-    teacher_top = setup.anchors.assign(setup.teacher_test, 1)[0][:, 0]
     for feature in ("tokens", "hidden"):
         ecr = ECRModel(run.model, run.tokenizer, setup.anchors, m=run.config.m_cues, cue_feature=feature)
-        f_train, f_test = ecr.cue_features(setup.train.texts), ecr.cue_features(setup.test.texts)
+        f_train = ecr.cue_features(setup.train.texts)
         for method in ("ridge", "procrustes", "classifier"):
-            cues = AnchorProjector(setup.anchors, method=method).fit(f_train, setup.teacher_train).cues(f_test, ecr.m)
-            x = ecr.encode(setup.test.texts, cues=cues)
-            rows.append({"run": run.name, "seed": run.seed, "method": method, "feature": feature,
-                         "anchor_agreement": metrics.anchor_agreement(cues[:, 0], teacher_top),
-                         "topic_probe": metrics.topic_probe(x, setup.test.topic_labels, setup.test.pair_ids, seed=seed),
-                         "retrieval_at_1": metrics.retrieval_at_1(x, setup.test.pair_ids, setup.test.langs),
-                         "cross_lingual_transfer": metrics.cross_lingual_transfer(x, setup.test.topic_labels,
-                                                                                  setup.test.langs)})
+            projector = AnchorProjector(setup.anchors, method=method).fit(f_train, setup.teacher_train)
+            for split in splits:
+                corpus, teacher = setup.split(split)
+                cues = projector.cues(ecr.cue_features(corpus.texts), ecr.m)
+                x = ecr.encode(corpus.texts, cues=cues)
+                rows.append({"run": run.name, "seed": run.seed, "split": split, "method": method, "feature": feature,
+                             "anchor_agreement": metrics.anchor_agreement(cues[:, 0], setup.anchors.assign(teacher, 1)[0][:, 0]),
+                             "topic_probe": metrics.topic_probe(x, corpus.topic_labels, corpus.pair_ids, seed=seed),
+                             "retrieval_at_1": metrics.retrieval_at_1(x, corpus.pair_ids, corpus.langs),
+                             "cross_lingual_transfer": metrics.cross_lingual_transfer(x, corpus.topic_labels, corpus.langs)})
     return pd.DataFrame(rows)
 
 
+def evaluate_splits(run, setup: Setup, overhead_texts: int = 128, kd_twin=None) -> pd.DataFrame:
+    """:func:`ecr_lab.evaluation.evaluate` on the validation split (no latency timing) and on the
+    test split, cue-only controls included (``kd_twin``: the KD run of the same size and seed),
+    one long table with a ``split`` column."""
+    kw = dict(kd_twin=kd_twin, teacher_train=setup.teacher_train, train_topics=setup.train.topic_labels)
+    return pd.concat([evaluate(run, setup.val, setup.teacher_val, overhead_texts=0, **kw).assign(split="val"),
+                      evaluate(run, setup.test, setup.teacher_test, overhead_texts=overhead_texts, **kw)
+                      .assign(split="test")], ignore_index=True)
+
+
+#: what the study chooses, and by which validation number: the semantic metric ECR is for
+CHOICE_METRIC = ("ecr_inference", "topic_probe")
+
+
+def choose_on_validation(results: pd.DataFrame, projections: pd.DataFrame | None = None,
+                         km: pd.DataFrame | None = None) -> dict:
+    """The study's choices, each by its mean validation topic probe with ECR at inference:
+    ``variant`` (among the ECR variants of the small student), ``projection`` ((method, feature)
+    on that variant's runs) and ``km`` (the K/m sweep entry). Each choice carries its validation
+    mean and the test mean of the same choice (reported, never used to choose)."""
+    view, metric = CHOICE_METRIC
+
+    def means(df: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+        sel = df[(df.view == view) & (df.metric == metric)] if "view" in df else df
+        col = "value" if "value" in sel else metric
+        return sel.groupby(by + ["split"])[col].mean().unstack("split")
+
+    small = results.sort_values("params")["preset"].iloc[0]
+    cues = results[(results.preset == small) & (results.view == view) & results.variant.str.startswith("ecr")]
+    table = means(cues, ["variant"])
+    best = table["val"].idxmax()
+    out = {"metric": f"{view}/{metric}", "variant": {"choice": best, "val": float(table.loc[best, "val"]),
+                                                      "test": float(table.loc[best, "test"]),
+                                                      "candidates": table.round(4).to_dict(orient="index")}}
+    if projections is not None and len(projections):
+        p = means(projections[projections.variant == best], ["method", "feature"])
+        if len(p):
+            (method, feature) = p["val"].idxmax()
+            out["projection"] = {"choice": f"{method} on {feature}", "val": float(p.loc[(method, feature), "val"]),
+                                 "test": float(p.loc[(method, feature), "test"])}
+    if km is not None and len(km):
+        k = means(km, ["variant"])
+        choice = k["val"].idxmax()
+        out["km"] = {"choice": choice, "val": float(k.loc[choice, "val"]), "test": float(k.loc[choice, "test"])}
+    return out
+
+
 def run_study(profile: Profile | str | None = None, out: str | os.PathLike = "ecr_study", seeds: int = 3,
-              variants: tuple[str, ...] = tuple(VARIANTS), km_sweep: bool = True, progress: bool = True) -> dict:
-    """Train and evaluate every variant over ``seeds``; returns {"results", "projections", "km"} tables
-    (also written to ``out``)."""
+              variants: tuple[str, ...] = tuple(VARIANTS), km_sweep: bool = True, stress: bool = True,
+              progress: bool = True) -> dict:
+    """Train and evaluate every variant over ``seeds``; returns {"results", "projections", "km",
+    "stress"} tables (also written to ``out``) and the validation choices."""
     profile = get_profile(profile)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     setup = prepare(profile, seed=0, anchors_dir=out / "anchors")
     results, projections = [], []
-    for preset, name, seed in run_plan(profile, seeds, variants):
-        run = train_one(setup, preset, name, seed, out / "runs", progress=progress)
-        results.append(evaluate(run, setup.test, setup.teacher_test).assign(variant=name))
+    trained = [(preset, name, train_one(setup, preset, name, seed, out / "runs", progress=progress))
+               for preset, name, seed in run_plan(profile, seeds, variants)]
+    runs = [run for _, _, run in trained]
+    for preset, name, run in trained:
+        results.append(evaluate_splits(run, setup, kd_twin=kd_twin(run, runs)).assign(variant=name))
         if preset == profile.student_presets[0] and name in ("ecr", "ecr_soft", "ecr+kd"):
             projections.append(projection_variants(run, setup).assign(variant=name))
     res = pd.concat(results, ignore_index=True)
@@ -95,14 +161,94 @@ def run_study(profile: Profile | str | None = None, out: str | os.PathLike = "ec
             prof_k = profile.replace(k_anchors=k, m_cues=m)
             setup_k = replace(setup, profile=prof_k) if k == profile.k_anchors else prepare(prof_k, seed=0)
             run = train_one(setup_k, profile.student_presets[0], "ecr", 0, out / f"runs_K{k}_m{m}", progress=progress)
-            rows.append(evaluate(run, setup_k.test, setup_k.teacher_test).assign(variant=f"ecr K={k} m={m}"))
+            rows.append(evaluate_splits(run, setup_k, overhead_texts=0).assign(variant=f"ecr K={k} m={m}"))
+        default = res[(res.variant == "ecr") & (res.seed == 0) & (res.preset == profile.student_presets[0])]
+        rows.append(default.assign(variant=f"ecr K={profile.k_anchors} m={profile.m_cues}"))  # the default, same footing
         km = pd.concat(rows, ignore_index=True)
+    st = stress_study(setup, out / "stress", seeds=seeds, progress=progress) if stress else pd.DataFrame()
     res.to_csv(out / "study.csv", index=False)
     proj.to_csv(out / "projections.csv", index=False)
     km.to_csv(out / "km_sweep.csv", index=False)
+    st.to_csv(out / "stress.csv", index=False)
     wall = time.perf_counter() - t0
     (out / "wall_time_s.txt").write_text(f"{wall:.0f}\n")
-    return {"results": res, "projections": proj, "km": km, "wall_time_s": wall, "setup": setup}
+    return {"results": res, "projections": proj, "km": km, "stress": st, "wall_time_s": wall, "setup": setup,
+            "choices": choose_on_validation(res, proj, km)}
+
+
+# -- claim C3 needs a regime where training is unstable ------------------------------------------
+#: learning rates from the default upward, on a deeper, narrower student of the small one's size
+STRESS_LEARNING_RATES = (3e-3, 1e-2, 3e-2)
+STRESS_PRESET = "deep"
+
+
+def stress_study(setup: Setup, out: str | os.PathLike, seeds: int = 3, learning_rates=STRESS_LEARNING_RATES,
+                 preset: str = STRESS_PRESET, variants: tuple[str, ...] | None = None, progress: bool = True
+                 ) -> pd.DataFrame:
+    """Train ``variants`` (default: baseline, kd and the profile's claim condition) on the ``deep``
+    student at each learning rate, without clipping, over ``seeds``. One row per run: its
+    status (``diverged`` when the loss or gradient became non-finite), loss spikes, gradient-norm
+    tail and non-finite steps. At the default rate nothing spikes (C3 would be untested there)."""
+    from .evaluation import training_summary
+
+    variants = variants or tuple(dict.fromkeys(("baseline", "kd", setup.profile.claim_condition)))
+    rows = []
+    for lr in learning_rates:
+        for seed in range(seeds):
+            for variant in variants:
+                run = train_one(setup, preset, variant, seed, Path(out) / f"lr{lr:g}", progress=progress,
+                                learning_rate=lr, eval_every=setup.profile.train_steps)
+                summary = training_summary(run)
+                rows.append({"variant": variant, "learning_rate": lr, "seed": seed, "preset": preset,
+                             "status": run.status, "diverged": float(run.status == "diverged"),
+                             "steps_done": len(run.history), **{k: summary.get(k, float("nan")) for k in (
+                                 "loss_spikes", "grad_norm_p99_over_median", "nonfinite_steps")}})
+    return pd.DataFrame(rows)
+
+
+def stress_claims(stress: pd.DataFrame, ecr_condition: str = "ecr+kd", controls: tuple[str, ...] = ("baseline", "kd"),
+                  level: float = 0.95) -> pd.DataFrame:
+    """Claim C3 where it can be tested: at each learning rate of :func:`stress_study`, the ECR
+    condition against each control, paired by seed, on loss spikes and divergence (a run whose
+    loss or gradient became non-finite), with the same columns and verdict words as
+    :func:`ecr_lab.evaluation.claims_table`. A rate where neither side spiked nor diverged in any
+    seed reads "untested"; the claim's verdict is over the rates where some run was unstable."""
+    from .evaluation import CLAIM_COLUMNS, claim_verdict
+    from .stats import no_effect_either_side, paired_difference, verdict
+
+    rows = []
+    for lr, at_lr in stress.groupby("learning_rate", sort=True):
+        ecr = at_lr[at_lr.variant == ecr_condition].set_index("seed")
+        for control in controls:
+            other = at_lr[at_lr.variant == control].set_index("seed")
+            if other.empty or ecr.empty:
+                continue
+            for metric in ("loss_spikes", "diverged"):
+                a, b = ecr[metric], other[metric]
+                diff = paired_difference(a, b, "lower", level)
+                v = "untested" if no_effect_either_side(a, b) else verdict(diff)
+                rows.append({"claim": "C3", "statement": "training is stable without gradient clipping (stress regime)",
+                             "comparison": f"{ecr_condition} vs {control} (lr {lr:g}, {at_lr.preset.iloc[0]})",
+                             "metric": f"training/{metric}", "direction": "lower is better",
+                             "ecr": mean_std(a.to_numpy()), "other": mean_std(b.to_numpy()), "difference": diff.mean,
+                             "ci_low": diff.low, "ci_high": diff.high, "seeds": diff.n, "metric_verdict": v})
+    table = pd.DataFrame(rows, columns=CLAIM_COLUMNS)
+    tested = table[table.metric_verdict != "untested"]
+    table["verdict"] = claim_verdict(list(tested.metric_verdict)) if len(tested) else "untested"
+    return table
+
+
+def stress_table(stress: pd.DataFrame) -> pd.DataFrame:
+    """Per learning rate and variant: runs that diverged (of how many), loss spikes and the
+    gradient-norm tail (mean ± std over seeds)."""
+    if stress.empty:
+        return stress
+    g = stress.groupby(["learning_rate", "variant"])
+    table = g.agg(runs=("seed", "size"), diverged=("diverged", "sum")).reset_index()
+    for col in ("loss_spikes", "grad_norm_p99_over_median"):
+        table[col] = g[col].agg(mean_std).to_numpy()
+    table["diverged"] = [f"{int(d)}/{n}" for d, n in zip(table["diverged"], table["runs"], strict=True)]
+    return table.drop(columns="runs")
 
 
 def variant_table(results: pd.DataFrame, views=("cue_free", "ecr_inference", "oracle"),

@@ -209,6 +209,7 @@ class Trainer:
             save_array(self.out_dir / "embeddings" / f"step-{self.step:06d}.npy", x.astype(np.float32))
         if self._prev_emb is not None:
             row["drift_cka_prev"] = metrics.drift_cka(self._prev_emb, x)
+            row["knn_churn_prev"] = metrics.knn_churn(self._prev_emb, x, k=min(10, len(x) - 1))
         if self._start_emb is None:
             self._start_emb = x
         row["drift_cka_start"] = metrics.drift_cka(self._start_emb, x)

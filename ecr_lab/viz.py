@@ -102,6 +102,10 @@ def training_curves(histories: pd.DataFrame, y: str = "loss", smooth: int = 10, 
     return (raw + line).properties(width=380, height=220)
 
 
+#: the three views of a run and the two cue-only controls beside ECR at inference (ecr_lab.controls)
+VIEWS_WITH_CONTROLS = ("cue_free", "ecr_inference", "oracle", "cue_only", "kd_plus_cue")
+
+
 def metric_bars(results: pd.DataFrame, metric: str, views: tuple[str, ...] = ("cue_free", "ecr_inference", "oracle"),
                 title: str | None = None) -> alt.Chart:
     """Mean ± std over seeds of ``metric`` per condition and view, one panel per student preset."""

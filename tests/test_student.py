@@ -8,7 +8,7 @@ import torch
 
 from ecr_lab.anchors import derive_anchors
 from ecr_lab.student import (
-    PRESETS,
+    LADDER,
     build_student,
     embed,
     load_causal_lm,
@@ -42,7 +42,9 @@ def test_tokenizer_covers_every_script(tok, tmp_path):
 
 def test_presets_grow_about_3x(corpus):
     big_tok = train_tokenizer(corpus.texts, vocab_size=4000)
-    sizes = [n_parameters(build_student(p, big_tok)) for p in PRESETS]
+    sizes = [n_parameters(build_student(p, big_tok)) for p in LADDER]
+    deep = n_parameters(build_student("deep", big_tok))
+    assert 0.8 < deep / sizes[1] < 1.2  # the stress preset: micro's size, 8 layers deep
     ratios = np.array(sizes[1:]) / np.array(sizes[:-1])
     assert ((ratios > 2.5) & (ratios < 3.5)).all(), ratios
     with pytest.raises(ValueError, match="unknown student preset"):
