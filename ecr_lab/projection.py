@@ -23,6 +23,10 @@ Two maps, chosen with ``method``:
   top-1 anchor of each row (the offline teacher assignment). It does not map into the teacher
   space at all: it learns the decision the cues need. Its logits x 0.1 play the role of the
   cosines, so ``scores(T=0.1)`` are the classifier's own probabilities.
+- ``"kd_head"``: nothing fitted at all: the distillation head that KD trains (pooled last hidden
+  state -> predicted teacher embedding, :mod:`ecr_lab.distillation`) *is* a map into the teacher
+  space; the cues are the nearest anchors of its prediction (:meth:`AnchorProjector.from_linear_map`).
+  It reads the last hidden state, so it costs one forward pass more at inference.
 
 **Cost.** Per input: one (d_s x d_t) and one (d_t x K) matrix-vector product; for a 128-wide
 student, the 512-d offline teacher and K = 24 that is about 78 thousand multiply-adds, far below a
@@ -42,7 +46,7 @@ from .vectors import check_embeddings, l2_normalize
 
 FORMAT = "ecr_lab.projector"
 FORMAT_VERSION = 1
-METHODS = ("ridge", "procrustes", "classifier")
+METHODS = ("ridge", "procrustes", "classifier", "kd_head")
 #: the classifier's logits are scaled by this so that temperature 0.1 gives its own probabilities
 CLASSIFIER_SCALE = 0.1
 
@@ -102,6 +106,9 @@ class AnchorProjector:
             features: (n, d_s) student features of n training texts.
             teacher_embeddings: (n, d_t) teacher rows of the same texts, d_t = anchors.dim.
         """
+        if self.method == "kd_head":
+            raise ValueError("a kd_head projector is not fitted: it is the distillation head itself; build it with "
+                             "AnchorProjector.from_linear_map(anchors, head.weight, head.bias)")
         x = check_embeddings(features, "features").astype(np.float64)
         y = check_embeddings(teacher_embeddings, "teacher_embeddings", dim=self.anchors.dim).astype(np.float64)
         if len(x) != len(y):
@@ -134,6 +141,21 @@ class AnchorProjector:
         self.mu_s_, self.sigma_s_, self.mu_t_ = (a.astype(np.float32) for a in (self.mu_s_, self.sigma_s_, self.mu_t_))
         self._torch_key = None
         return self
+
+    @classmethod
+    def from_linear_map(cls, anchors: AnchorSet, weight, bias, temperature: float = 0.1) -> AnchorProjector:
+        """A ``"kd_head"`` projector from a trained linear map into the teacher space: ``weight``
+        (d_t, d_s) and ``bias`` (d_t,) as ``torch.nn.Linear`` stores them (e.g. the KD head). The
+        features are not standardised: the map reads them as it was trained to."""
+        w = np.asarray(weight.detach().cpu() if hasattr(weight, "detach") else weight, dtype=np.float32)
+        b = np.asarray(bias.detach().cpu() if hasattr(bias, "detach") else bias, dtype=np.float32)
+        if w.ndim != 2 or w.shape[0] != anchors.dim or b.shape != (anchors.dim,):
+            raise ValueError(f"dimension mismatch: the map must be (d_t={anchors.dim}, d_s) with a ({anchors.dim},) "
+                             f"bias, got {w.shape} and {b.shape}")
+        p = cls(anchors, method="kd_head", temperature=temperature)
+        p.W_, p.mu_t_ = np.ascontiguousarray(w.T), b
+        p.mu_s_, p.sigma_s_ = np.zeros(w.shape[1], np.float32), np.ones(w.shape[1], np.float32)
+        return p
 
     def _fit_classifier(self, xs: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Multinomial logistic regression (scikit-learn) -> W (d_s, K), b (K,); anchors never seen

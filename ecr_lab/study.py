@@ -65,16 +65,32 @@ from .training_config import VARIANTS
 PROJECTIONS = [(method, feature) for feature in ("tokens", "hidden") for method in ("ridge", "procrustes", "classifier")]
 
 
+def kd_head_projector(run, anchors) -> AnchorProjector | None:
+    """The ``kd_head`` projection step of a run trained with KD: its distillation head as it was at
+    the run's last checkpoint (the head is not part of the saved model). None without KD or checkpoint."""
+    import torch
+
+    from . import checkpoints
+
+    last = checkpoints.latest_checkpoint(run.out_dir) if run.out_dir is not None and run.config.uses_kd else None
+    if last is None:
+        return None
+    head = torch.load(Path(last) / "trainer_state.pt", weights_only=True)["extra"][0]  # the KD head comes first
+    return AnchorProjector.from_linear_map(anchors, head["head.weight"], head["head.bias"])
+
+
 def projection_variants(run, setup: Setup, seed: int = 0, splits: tuple[str, ...] = ("val", "test")) -> pd.DataFrame:
-    """Post-hoc projection steps on one trained run (fitted on the training split): anchor agreement
-    and the ECR-at-inference semantic metrics for each (method, feature) on each of ``splits``.
-    One row per projection and split."""
+    """Post-hoc projection steps on one trained run (fitted on the training split; for runs with
+    KD also the KD head itself, nothing fitted): anchor agreement and the ECR-at-inference semantic
+    metrics for each (method, feature) on each of ``splits``. One row per projection and split."""
     rows = []
     for feature in ("tokens", "hidden"):
         ecr = ECRModel(run.model, run.tokenizer, setup.anchors, m=run.config.m_cues, cue_feature=feature)
         f_train = ecr.cue_features(setup.train.texts)
-        for method in ("ridge", "procrustes", "classifier"):
-            projector = AnchorProjector(setup.anchors, method=method).fit(f_train, setup.teacher_train)
+        kd_head = kd_head_projector(run, setup.anchors) if feature == "hidden" else None
+        for method in ("ridge", "procrustes", "classifier", *(("kd_head",) if kd_head is not None else ())):
+            projector = (kd_head if method == "kd_head"
+                         else AnchorProjector(setup.anchors, method=method).fit(f_train, setup.teacher_train))
             for split in splits:
                 corpus, teacher = setup.split(split)
                 cues = projector.cues(ecr.cue_features(corpus.texts), ecr.m)

@@ -179,8 +179,12 @@ class Trainer:
         return self.cfg.batch_size * self.acc.num_processes * self.cfg.gradient_accumulation_steps
 
     def _fit_projector(self) -> AnchorProjector:
-        """Fit the projection step on (student cue features, teacher rows) of the training set."""
+        """Fit the projection step on (student cue features, teacher rows) of the training set; with
+        ``projection="kd_head"`` the projection step is the distillation head as it is now."""
         self.student.model = self.unwrapped
+        if self.cfg.projection == "kd_head":
+            self.student.projector = AnchorProjector.from_linear_map(self.anchors, self.kd.head.weight, self.kd.head.bias)
+            return self.student.projector
         return self.student.fit_projector(self.texts, self.teacher, self.cfg.projection)
 
     def _project(self, batch: dict, use: torch.Tensor) -> torch.Tensor:

@@ -21,7 +21,7 @@ from .constraints import Check, Interval, Options, validate
 CONDITIONS = ("baseline", "ecr", "random_cues", "kd", "ecr+kd")
 CUE_SOURCES = ("teacher", "student", "schedule", "soft")
 TRAINABLE = ("all", "cues+top")
-PROJECTIONS = ("ridge", "procrustes", "classifier")
+PROJECTIONS = ("ridge", "procrustes", "classifier", "kd_head")
 CUE_FEATURES = ("tokens", "hidden")
 MIXED_PRECISION = ("no", "bf16", "fp16")
 
@@ -68,7 +68,7 @@ class TrainConfig:
     checkpoint_every: int | None = None  # steps between checkpoints; None: eval_every
     keep_checkpoints: int = 2  # newest checkpoints kept (>= 1)
     layer: int = -1  # hidden_states index whose mean over text tokens is the student embedding
-    projection: str | None = None  # projection step fitted after training; None: "classifier" ("ridge" for soft cues)
+    projection: str | None = None  # projection step after training; None: "classifier" ("ridge" for soft cues); "kd_head": the KD head
     cue_feature: str = "tokens"  # student feature the projection reads: tokens (mean token embedding) | hidden
     trainable: str = "all"  # which weights train: all | cues+top (cue-token rows + top layers)
     top_layers: int = 2  # with trainable="cues+top": how many of the last decoder layers train
@@ -114,6 +114,9 @@ class TrainConfig:
         validate(self, self._parameter_constraints)
         if self.cue_source == "soft" and self.cue_feature != "tokens":
             raise ValueError("soft cues need cue_feature='tokens' (the mix must be differentiable through one lookup)")
+        if self.projection == "kd_head" and not (self.uses_kd and self.cue_feature == "hidden" and self.layer == -1):
+            raise ValueError("projection='kd_head' reads the distillation head, which maps the pooled last hidden "
+                             "state: it needs a condition with KD (kd, ecr+kd), cue_feature='hidden' and layer=-1")
         if self.cue_source == "soft" and self.projection != "ridge":
             raise ValueError(f"soft cues train their own projection step (a linear map into the teacher space, "
                              f"ridge-initialised), so projection must be 'ridge', not {self.projection!r}")
