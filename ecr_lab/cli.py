@@ -10,8 +10,9 @@
                       one run; also on several processes: torchrun --nproc_per_node 2 -m ecr_lab.cli
                       train ..., or accelerate launch --multi_gpu --num_processes N -m ecr_lab.cli train ...
     ecr-lab demo      corpus table + teacher summary, then `run` on the embedded default (`make demo`)
-    ecr-lab study [--profile P] [--seeds N] [--pretrained]
-                      every variant and projection step over seeds (the README's results section);
+    ecr-lab study [--profile P] [--seeds N] [--pretrained] [--no-km] [--no-stress]
+                      every variant and projection step over seeds, chosen on validation, reported on
+                      test, with claim C3 in a stress regime (the README's results section);
                       --pretrained: SmolLM2-135M instead, full fine-tuning vs cue rows + top layers
     ecr-lab ceiling [--markdown] [--write PATH]
                       the offline teacher's ceiling on the bundled corpus (JSON; --write
@@ -94,7 +95,7 @@ def cmd_study(args: argparse.Namespace) -> int:
     if args.pretrained:
         print(pretrained_study_report(args.profile, args.out, seeds=args.seeds))
     else:
-        print(study_report(args.profile, args.out, seeds=args.seeds, km_sweep=not args.no_km))
+        print(study_report(args.profile, args.out, seeds=args.seeds, km_sweep=not args.no_km, stress=not args.no_stress))
     return 0
 
 
@@ -158,6 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--out", default="ecr_study")
     st.add_argument("--seeds", type=int, default=3)
     st.add_argument("--no-km", action="store_true", help="skip the K and m sweep")
+    st.add_argument("--no-stress", action="store_true",
+                    help="skip claim C3's stress regime (deep student, learning rates up to 3e-2)")
     st.add_argument("--pretrained", action="store_true",
                     help="study SmolLM2-135M instead: full fine-tuning vs cue rows + top layers, with and without ECR+KD")
     st.set_defaults(fn=cmd_study)

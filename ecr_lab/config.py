@@ -127,9 +127,9 @@ PROFILES: dict[str, Profile] = {
     ),
     "gpu": Profile(
         name="gpu", units_per_topic=None, k_anchors=32, kmeans_restarts=8, student_presets=("small", "base"), collapse_presets=("base", "small", "micro", "nano"),
-        # 4000 steps: notebook 03 in ~9 min on a Colab T4 with fp16 (13.5 min if nothing overlaps);
-        # the estimate and its basis: docs/gpu_sizing.md (ecr_lab.sizing)
-        train_steps=4000, batch_size=64, eval_every=500, seeds=3, pretrained_rows=100_000, map_method="umap",
+        # 3500 steps: notebook 03 (8 runs) in ~9 min on a Colab T4 with fp16 (14.4 min if nothing
+        # overlaps); the estimate and its basis: docs/gpu_sizing.md (ecr_lab.sizing)
+        train_steps=3500, batch_size=64, eval_every=500, seeds=3, pretrained_rows=100_000, map_method="umap",
         mixed_precision="auto",
         max_points=4000,
     ),

@@ -192,7 +192,8 @@ def train_run(profile=None, preset: str | None = None, variant: str | None = Non
     return run
 
 
-def study_report(profile=None, out: str | Path = "ecr_study", seeds: int = 3, km_sweep: bool = True) -> str:
+def study_report(profile=None, out: str | Path = "ecr_study", seeds: int = 3, km_sweep: bool = True,
+                 stress: bool = True) -> str:
     """``ecr-lab study``: run the study (:func:`ecr_lab.study.run_study`), write ``study.md``; returns its text."""
     from ._io import atomic_write_bytes
     from .config import get_profile
@@ -200,7 +201,7 @@ def study_report(profile=None, out: str | Path = "ecr_study", seeds: int = 3, km
     from .study import run_study
 
     prof = get_profile(profile)
-    result = run_study(prof, out, seeds=seeds, km_sweep=km_sweep)
+    result = run_study(prof, out, seeds=seeds, km_sweep=km_sweep, stress=stress)
     title = f"ecr_lab study ({prof.name} profile, {seeds} seeds, {result['wall_time_s']:.0f} s)"
     text = study_markdown(result, title=title, machine=machine())
     atomic_write_bytes(Path(out, "study.md"), text.encode())
