@@ -198,22 +198,28 @@ STRESS_LEARNING_RATES = (3e-3, 1e-2, 3e-2)
 STRESS_PRESET = "deep"
 
 
+#: steps of a stress run at most: instability at a high rate shows in the first few hundred steps
+STRESS_MAX_STEPS = 300
+
+
 def stress_study(setup: Setup, out: str | os.PathLike, seeds: int = 3, learning_rates=STRESS_LEARNING_RATES,
-                 preset: str = STRESS_PRESET, variants: tuple[str, ...] | None = None, progress: bool = True
-                 ) -> pd.DataFrame:
+                 preset: str = STRESS_PRESET, variants: tuple[str, ...] | None = None, progress: bool = True,
+                 steps: int | None = None) -> pd.DataFrame:
     """Train ``variants`` (default: baseline, kd and the profile's claim condition) on the ``deep``
-    student at each learning rate, without clipping, over ``seeds``. One row per run: its
-    status (``diverged`` when the loss or gradient became non-finite), loss spikes, gradient-norm
-    tail and non-finite steps. At the default rate nothing spikes (C3 would be untested there)."""
+    student at each learning rate, without clipping, over ``seeds``, for ``steps`` (default: the
+    profile's, at most :data:`STRESS_MAX_STEPS`). One row per run: its status (``diverged`` when
+    the loss or gradient became non-finite), loss spikes, gradient-norm tail and non-finite steps.
+    At the default rate nothing spikes (C3 would be untested there)."""
     from .evaluation import training_summary
 
     variants = variants or tuple(dict.fromkeys(("baseline", "kd", setup.profile.claim_condition)))
+    steps = steps or min(setup.profile.train_steps, STRESS_MAX_STEPS)
     rows = []
     for lr in learning_rates:
         for seed in range(seeds):
             for variant in variants:
                 run = train_one(setup, preset, variant, seed, Path(out) / f"lr{lr:g}", progress=progress,
-                                learning_rate=lr, eval_every=setup.profile.train_steps)
+                                learning_rate=lr, steps=steps, eval_every=steps)
                 summary = training_summary(run)
                 rows.append({"variant": variant, "learning_rate": lr, "seed": seed, "preset": preset,
                              "status": run.status, "diverged": float(run.status == "diverged"),
