@@ -30,6 +30,7 @@ import pandas as pd
 import torch
 
 from . import metrics
+from .controls import CREDIT_METRICS
 from .stats import at_most_verdict, mean_interval, no_effect_either_side, paired_difference, verdict
 from .student import n_parameters
 from .tables import mean_std
@@ -278,6 +279,12 @@ def claims_table(results: pd.DataFrame, small: str | None = None, large: str | N
     when it beats KD too; "untested" when every row is untested; "contradicted" when every row is;
     otherwise the weakest: "inconclusive" when some row is and none is contradicted, else "mixed".
     With one seed the best possible is "indicative" (all against: "indicative against").
+
+    **Cue controls** (:data:`CUE_CONTROL_VIEWS`): for every metric read at inference, two more rows
+    compare ECR at inference with the same run's ``cue_only`` and ``kd_plus_cue`` views (same
+    student size, paired by seed), when the results have them. They say how much of ECR's score the
+    student adds beyond the projector's own classification; they do not enter the claim's verdict
+    (the claim is about the system as deployed), and the README reads them separately.
     """
     sizes = results.groupby("preset")["params"].max().sort_values()
     small = small or sizes.index[0]
@@ -314,8 +321,30 @@ def claims_table(results: pd.DataFrame, small: str | None = None, large: str | N
                                        "direction": f"{direction} is better",
                                        **_compare(ecr, other, direction, level)})
         verdict_ = claim_verdict([r["metric_verdict"] for r in claim_rows])
+        claim_rows += _cue_control_rows(results, ecr_condition, small, specs, level)
         rows += [{"claim": claim, "statement": statement, **r, "verdict": verdict_} for r in claim_rows]
     return pd.DataFrame(rows, columns=CLAIM_COLUMNS)
+
+
+#: the same run's cue-only control views (ecr_lab.controls) that ECR at inference is read against
+CUE_CONTROL_VIEWS = {"cue_only": "its cue alone", "kd_plus_cue": "KD student + its cue"}
+
+
+def _cue_control_rows(results: pd.DataFrame, ecr_condition: str, preset: str, specs, level: float) -> list[dict]:
+    """Rows comparing ECR at inference with the same run's cue-only controls (see :func:`claims_table`)."""
+    rows = []
+    for control_view, label in CUE_CONTROL_VIEWS.items():
+        if not _present(results, ecr_condition, preset, control_view):
+            continue
+        for view, metric, direction in specs:
+            if view != "ecr_inference" or metric not in CREDIT_METRICS:  # probes only: geometry of a 0/1 code says little
+                continue
+            ecr = _values(results, ecr_condition, preset, view, metric)
+            other = _values(results, ecr_condition, preset, control_view, metric)
+            rows.append({"comparison": f"{ecr_condition} vs {label} ({preset}; not in the verdict)",
+                         "metric": f"{view}/{metric}", "direction": f"{direction} is better",
+                         **_compare(ecr, other, direction, level)})
+    return rows
 
 
 def summary_table(results: pd.DataFrame, metrics_shown: Sequence[str] = (
