@@ -62,8 +62,6 @@ from .tables import mean_std, mean_std_table
 from .training import EvalSet, TrainConfig, train
 from .training_config import VARIANTS
 
-PROJECTIONS = [(method, feature) for feature in ("tokens", "hidden") for method in ("ridge", "procrustes", "classifier")]
-
 
 def kd_head_projector(run, anchors) -> AnchorProjector | None:
     """The ``kd_head`` projection step of a run trained with KD: its distillation head as it was at
