@@ -47,6 +47,11 @@ def student_cue_share(cfg: TrainConfig, step: int) -> float:
     return float(np.clip((step / cfg.steps - a) / max(b - a, 1e-9), 0.0, 1.0))
 
 
+def per_row(draw: np.ndarray, batch: dict) -> torch.Tensor:
+    """The rows of a draw made for every corpus row (n, ...) that the batch holds: (B, ...), on its device."""
+    return torch.from_numpy(draw[batch["row"].cpu().numpy()]).to(batch["row"].device)
+
+
 class CueSource:
     """No cues (baseline, kd). Subclasses override :meth:`batch_cues` and, for soft cues, the rest."""
 
@@ -81,8 +86,7 @@ class TeacherCues(CueSource):
         cues = batch["cues"].clone()
         share = student_cue_share(self.cfg, step)
         if share > 0:
-            draw = np.random.default_rng([self.cfg.seed, step, 2]).random(self.n_rows)
-            use = torch.from_numpy(draw[batch["row"].cpu().numpy()] < share).to(cues.device)
+            use = per_row(np.random.default_rng([self.cfg.seed, step, 2]).random(self.n_rows), batch) < share
             if use.any():
                 cues[use] = project(use).to(cues.dtype)
         return cues
@@ -95,8 +99,8 @@ class RandomCues(CueSource):
         self.cfg, self.k, self.n_rows = cfg, k, n_rows
 
     def batch_cues(self, step, batch, project):
-        draw = np.random.default_rng([self.cfg.seed, step, 1]).integers(self.k, size=(self.n_rows, self.cfg.m_cues))
-        return torch.from_numpy(draw[batch["row"].cpu().numpy()]).to(batch["row"].device)
+        return per_row(np.random.default_rng([self.cfg.seed, step, 1]).integers(self.k, size=(self.n_rows, self.cfg.m_cues)),
+                       batch)
 
 
 class SoftCueRouter(torch.nn.Module):

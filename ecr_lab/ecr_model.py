@@ -81,10 +81,13 @@ class ECRModel:
         self.projector = AnchorProjector(self.anchors, method=method).fit(self.cue_features(texts), teacher_embeddings)
         return self.projector
 
-    def cues(self, texts: Sequence[str], m: int | None = None) -> np.ndarray:
-        """Top-m anchors the projection step picks for each text, best first. (n,) -> (n, m) int64."""
+    def _check_projector(self) -> None:
         if self.projector is None or not self.projector.fitted:
             raise ValueError("this ECRModel has no fitted projection step; call fit_projector(texts, teacher_embeddings)")
+
+    def cues(self, texts: Sequence[str], m: int | None = None) -> np.ndarray:
+        """Top-m anchors the projection step picks for each text, best first. (n,) -> (n, m) int64."""
+        self._check_projector()
         return self.projector.cues(self.cue_features(texts), m or self.m)
 
     @torch.no_grad()
@@ -93,8 +96,7 @@ class ECRModel:
         """:meth:`cues` of an already tokenised, cue-free batch, in torch on its device: (B, L) -> (B, m).
 
         What the training loop calls (its batches are tokenised once, never per step)."""
-        if self.projector is None or not self.projector.fitted:
-            raise ValueError("this ECRModel has no fitted projection step; call fit_projector(texts, teacher_embeddings)")
+        self._check_projector()
         toggle = self.model.training and self.cue_feature == "hidden"  # a forward pass: no dropout in it
         if toggle:
             self.model.eval()
