@@ -31,6 +31,9 @@ from .vectors import check_embeddings, l2_normalize
 
 FORMAT = "ecr_lab.anchors"
 FORMAT_VERSION = 1
+#: how anchors are derived; a saved set of another derivation is derived again, never reused.
+#: 2: the spherical Lloyd refinement runs (in 1 it stopped before its first step)
+DERIVATION_VERSION = 2
 
 
 def _spherical_lloyd(x: np.ndarray, centers: np.ndarray, max_iter: int, tol: float) -> tuple[np.ndarray, np.ndarray, float]:
@@ -44,8 +47,8 @@ def _spherical_lloyd(x: np.ndarray, centers: np.ndarray, max_iter: int, tol: flo
         sims = x @ centers.T  # (n, k)
         labels = sims.argmax(1)
         inertia = float(np.sum(1.0 - sims[np.arange(len(x)), labels]))
-        if prev - inertia <= tol * max(prev, 1.0) or it == max_iter:
-            break
+        if it == max_iter or (it > 0 and prev - inertia <= tol * max(prev, 1.0)):
+            break  # (no test before the first step: inf - inertia <= tol * inf would stop it there)
         prev = inertia
         sums = np.zeros_like(centers)
         np.add.at(sums, labels, x)
@@ -101,6 +104,7 @@ class AnchorSet:
         corpus_hash: content hash of the corpus they were derived from ("" if unknown).
         inertia: spherical k-means objective on the derivation set.
         labels: (n,) top-1 anchor of each derivation row (not saved).
+        derivation: :data:`DERIVATION_VERSION` of the code that derived them (1 when unrecorded).
     """
 
     vectors: np.ndarray
@@ -110,6 +114,7 @@ class AnchorSet:
     corpus_hash: str = ""
     inertia: float = float("nan")
     labels: np.ndarray | None = field(default=None, repr=False)
+    derivation: int = DERIVATION_VERSION
 
     @property
     def k(self) -> int:
@@ -118,6 +123,13 @@ class AnchorSet:
     @property
     def dim(self) -> int:
         return int(self.vectors.shape[1])
+
+    def fingerprint(self) -> str:
+        """sha256 of the anchor vectors (float32, row-major): runs record it, so a run trained on
+        other anchors is never reused for these."""
+        import hashlib
+
+        return hashlib.sha256(np.ascontiguousarray(self.vectors, dtype=np.float32).tobytes()).hexdigest()
 
     def __repr__(self) -> str:
         return f"AnchorSet(K={self.k}, dim={self.dim}, teacher={self.teacher!r}, seed={self.seed}, inertia={self.inertia:.2f})"
@@ -208,7 +220,7 @@ class AnchorSet:
         atomic_write_json(Path(folder) / "anchors.json", {
             "format": FORMAT, "format_version": FORMAT_VERSION, "k": self.k, "dim": self.dim,
             "teacher": self.teacher, "seed": self.seed, "corpus_hash": self.corpus_hash,
-            "inertia": self.inertia,
+            "inertia": self.inertia, "derivation": self.derivation,
         })
 
     @classmethod
@@ -228,7 +240,8 @@ class AnchorSet:
         if vectors is None or vectors.shape != (meta["k"], meta["dim"]):
             raise ValueError(f"{directory}: anchor vectors do not match the metadata (K={meta['k']}, dim={meta['dim']}); the artifact is corrupt")
         return cls(vectors=vectors.astype(np.float32), sizes=tensors["sizes"], teacher=meta["teacher"],
-                   seed=int(meta["seed"]), corpus_hash=meta.get("corpus_hash", ""), inertia=float(meta["inertia"]))
+                   seed=int(meta["seed"]), corpus_hash=meta.get("corpus_hash", ""), inertia=float(meta["inertia"]),
+                   derivation=int(meta.get("derivation", 1)))
 
 
 def check_m(m: int, k: int) -> None:

@@ -19,7 +19,7 @@ from ._io import atomic_dir, atomic_write_json, check_format, read_json
 from .projection import AnchorProjector
 
 FORMAT = "ecr_lab.checkpoint"
-FORMAT_VERSION = 3  # 3: tokenised-once loop (per-row random cues, token-weighted loss)
+FORMAT_VERSION = 4  # 3: tokenised-once loop (per-row random cues, token-weighted loss); 4: records anchors_sha256
 
 
 def checkpoint_dirs(out_dir: str | os.PathLike) -> list[Path]:

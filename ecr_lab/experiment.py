@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from . import metrics
-from .anchors import AnchorSet, derive_anchors
+from .anchors import DERIVATION_VERSION, AnchorSet, derive_anchors
 from .caching import cached_array
 from .config import Profile, get_profile, resolve_mixed_precision
 from .control_tokens import extend_tokenizer
@@ -107,7 +107,8 @@ def prepare(profile: Profile | str | None = None, seed: int = 0, corpus: Corpus 
     anchors = None
     if anchors_dir is not None and (Path(anchors_dir) / "anchors.json").exists():
         saved = AnchorSet.load(anchors_dir)
-        if (saved.corpus_hash, saved.teacher, saved.k, saved.seed) == (train_c.content_hash(), enc.name, profile.k_anchors, seed):
+        if (saved.corpus_hash, saved.teacher, saved.k, saved.seed, saved.derivation) == (
+                train_c.content_hash(), enc.name, profile.k_anchors, seed, DERIVATION_VERSION):
             anchors = saved
     if anchors is None:
         anchors = derive_anchors(e_train, profile.k_anchors, seed=seed, n_init=profile.kmeans_restarts,
@@ -150,9 +151,10 @@ def train_config(profile: Profile, condition: str, seed: int, **overrides) -> Tr
     return TrainConfig(**kw)
 
 
-def stale_reason(run_dir: Path, cfg: TrainConfig, train_texts: list[str]) -> str | None:
+def stale_reason(run_dir: Path, cfg: TrainConfig, train_texts: list[str], anchors: AnchorSet | None = None) -> str | None:
     """Why the run saved in ``run_dir`` cannot be reused or resumed for ``cfg`` on ``train_texts``
-    (an older format, another number of processes, another config or other texts), or None when it can."""
+    with ``anchors`` (an older format, another number of processes, another config, other texts or
+    other anchors), or None when it can."""
     from . import checkpoints
     from ._io import read_json, sha256_texts
 
@@ -170,15 +172,18 @@ def stale_reason(run_dir: Path, cfg: TrainConfig, train_texts: list[str]) -> str
     if saved.get("num_processes", 1) != processes:
         return (f"it was trained on {saved.get('num_processes', 1)} process(es), this job has {processes} "
                 "(another number of rows per step)")
-    return cfg.mismatch(meta["config"], saved.get("train_texts_sha256"), sha256_texts(train_texts))
+    reason = cfg.mismatch(meta["config"], saved.get("train_texts_sha256"), sha256_texts(train_texts))
+    if reason is None and anchors is not None and saved.get("anchors_sha256") != anchors.fingerprint():
+        reason = "it was trained with other anchors (derived again, or another teacher, K or seed)"
+    return reason
 
 
-def drop_stale_run(run_dir: Path, cfg: TrainConfig, train_texts: list[str]) -> bool:
+def drop_stale_run(run_dir: Path, cfg: TrainConfig, train_texts: list[str], anchors: AnchorSet | None = None) -> bool:
     """Delete ``run_dir`` (with a warning) when it holds a run that cannot be reused or resumed for
     ``cfg`` on ``train_texts``. Returns True when it did."""
     if not run_dir.exists():
         return False
-    reason = stale_reason(run_dir, cfg, train_texts)
+    reason = stale_reason(run_dir, cfg, train_texts, anchors)
     if reason is None:
         return False
     import shutil
@@ -211,7 +216,7 @@ def train_one(setup: Setup, preset: str, variant: str, seed: int, out_dir: str |
     name = run_name(preset, variant, seed)
     cfg = variant_config(setup, variant, seed, progress=progress, **overrides)
     run_dir = Path(out_dir) / name if out_dir is not None else None
-    if run_dir is not None and not drop_stale_run(run_dir, cfg, setup.train.texts) and \
+    if run_dir is not None and not drop_stale_run(run_dir, cfg, setup.train.texts, setup.anchors) and \
             (run_dir / "final" / "run.json").is_file():
         run = load_run(run_dir)
         if run.status in ("finished", "diverged"):  # both final: a diverged run diverges again

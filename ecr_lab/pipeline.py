@@ -182,7 +182,7 @@ def train_run(profile=None, preset: str | None = None, variant: str | None = Non
         if state.is_main_process:
             print(f"ecr-lab train: {run_dir.name} on {state.num_processes} process(es), "
                   f"{cfg.batch_size * state.num_processes * cfg.gradient_accumulation_steps} rows per step; {setup}")
-            drop_stale_run(run_dir, cfg, setup.train.texts)
+            drop_stale_run(run_dir, cfg, setup.train.texts, setup.anchors)
     t0 = time.perf_counter()
     run = train_one(setup, preset, variant, seed, Path(out) / "runs", progress=progress, **overrides)
     if state.is_main_process:

@@ -19,7 +19,7 @@ from .ecr_model import ECRModel
 from .training_config import TrainConfig
 
 FORMAT = "ecr_lab.run"
-FORMAT_VERSION = 3  # 3: tokenised-once loop (per-row random cues, token-weighted loss)
+FORMAT_VERSION = 4  # 3: tokenised-once loop (per-row random cues, token-weighted loss); 4: records anchors_sha256
 
 
 @dataclass

@@ -235,7 +235,7 @@ class Trainer:
                 state["scaler"] = self.acc.scaler.state_dict()
             meta = {"step": self.step, "config": self.cfg.to_dict(), "history": self.history, "evals": self.evals,
                     "name": self.name, "train_texts_sha256": self.train_hash,
-                    "num_processes": self.acc.num_processes}
+                    "anchors_sha256": self.anchors.fingerprint(), "num_processes": self.acc.num_processes}
             checkpoints.save_checkpoint(path, self.unwrapped, state, meta, self.projector)
             checkpoints.prune(self.out_dir, self.cfg.keep_checkpoints)
         self.acc.wait_for_everyone()
@@ -248,6 +248,8 @@ class Trainer:
         that is checked before anything is loaded."""
         meta = checkpoints.read_meta(path)
         reason = self.cfg.mismatch(meta["config"], meta.get("train_texts_sha256"), self.train_hash)
+        if reason is None and meta.get("anchors_sha256") != self.anchors.fingerprint():
+            reason = "it was trained with other anchors"
         if reason is None and meta.get("num_processes", 1) != self.acc.num_processes:
             reason = (f"it was trained on {meta.get('num_processes', 1)} process(es), this run has "
                       f"{self.acc.num_processes} (another number of rows per step)")
@@ -411,7 +413,8 @@ class Trainer:
             self.update_projector()  # every finished run gets the projection step; soft cues: the router
         run = Run(config=self.cfg, student=self.student, history=pd.DataFrame(self.history),
                   evals=pd.DataFrame(self.evals), out_dir=self.out_dir, status=self.status, name=self.name,
-                  meta={"train_texts_sha256": self.train_hash, "num_processes": self.acc.num_processes})
+                  meta={"train_texts_sha256": self.train_hash, "anchors_sha256": self.anchors.fingerprint(),
+                        "num_processes": self.acc.num_processes})
         if self.out_dir is not None and self.status != "interrupted" and self.acc.is_main_process:
             save_run(run, self.out_dir)
         self.acc.wait_for_everyone()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -345,6 +346,12 @@ def test_stale_runs_are_trained_again(setup_small, tmp_path):
     assert stale_reason(run_dir, cfg, tr.texts) is None
     assert "another steps" in stale_reason(run_dir, _cfg(condition="ecr", steps=3), tr.texts)
     assert "other texts" in stale_reason(run_dir, cfg, tr.texts[1:])
+    assert stale_reason(run_dir, cfg, tr.texts, anchors) is None
+    other = dataclasses.replace(anchors, vectors=anchors.vectors[::-1].copy())  # e.g. derived again
+    assert "other anchors" in stale_reason(run_dir, cfg, tr.texts, other)
+    with pytest.raises(ValueError, match="other anchors"):  # and a checkpoint is not resumed on them
+        train(make_student("nano", tok, other), tok, tr.texts, etr, other, cfg,
+              out_dir=run_dir)
     meta = json.loads((run_dir / "final" / "run.json").read_text())
     (run_dir / "final" / "run.json").write_text(json.dumps({**meta, "format_version": 1}))
     assert "older ecr_lab" in stale_reason(run_dir, cfg, tr.texts)
