@@ -158,7 +158,7 @@ def test_spherical_lloyd_refines_to_a_fixed_point():
     rng = np.random.default_rng(0)
     centres = l2_normalize(rng.normal(size=(6, 16)))
     spread = [(150, 0.2), (150, 1.5), (60, 0.3), (60, 1.0), (40, 0.1), (40, 2.0)]
-    x = l2_normalize(np.concatenate([c + s * rng.normal(size=(n, 16)) / 4 for c, (n, s) in zip(centres, spread)]))
+    x = l2_normalize(np.concatenate([c + s * rng.normal(size=(n, 16)) / 4 for c, (n, s) in zip(centres, spread, strict=True)]))
     x = x.astype(np.float32)
     centers, labels, inertia = spherical_kmeans(x, 6, seed=0, n_init=2)
     means = np.stack([x[labels == j].sum(0) for j in range(6)])
