@@ -448,7 +448,8 @@ def first_use_violations(notebook: str | Path | NotebookNode) -> list[str]:
     """Every glossary term used in a markdown cell before (or without) a cell that defines it.
 
     ``notebook``: a path or an ``nbformat`` notebook. Cells are numbered from 0 as in
-    ``nb.cells``; one message per term, at its first use, e.g. ``'probe' is used in cell 3 ("## 2 ·
+    ``nb.cells``. The notebook's title (a first cell's leading ``# `` heading line) may name its
+    subject before anything is defined; every other line counts. One message per term, at its first use, e.g. ``'probe' is used in cell 3 ("## 2 ·
     Students") before its definition in cell 5``. An empty list means the notebook follows the
     convention of this module's docstring.
     """
@@ -462,6 +463,8 @@ def first_use_violations(notebook: str | Path | NotebookNode) -> list[str]:
         if cell.get("cell_type") != "markdown":
             continue
         source = _source(cell)
+        if i == 0 and source.startswith("# "):  # the title
+            source = source.partition("\n")[2]
         for slug in sorted(mentions(source) - seen, key=lambda s: GLOSSARY[s].name):
             seen.add(slug)
             at = defined.get(slug)

@@ -236,3 +236,19 @@ def test_docs_in_sync():
 def test_nearest_neighbour():
     x = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 1.0]])
     assert exercises.nearest_neighbour(x).tolist() == [1, 0, 3, 2]
+
+
+def test_report_lists_every_exercise_of_a_notebook_with_its_status():
+    from ecr_lab.exercises import EXERCISES, report
+
+    table = report("01_collapse", {})
+    names = [e.name for e in EXERCISES.values() if e.notebook == "01_collapse"]
+    assert table.exercise.tolist() == names and (table.status == "not attempted yet").all()
+    assert table.objective.str.len().min() > 10
+    env = _run_cells(names[0])
+    env.update(REFERENCES[names[0]].solution(env))
+    assert report("01_collapse", env).status.iloc[0] == "passed"
+    env.update(REFERENCES[names[0]].wrong[0].answers(env))
+    assert report("01_collapse", env).status.iloc[0].startswith("not yet")
+    with pytest.raises(ValueError, match="01_collapse"):
+        report("05_missing", {})

@@ -11,7 +11,7 @@ import nbformat
 import pytest
 
 from ecr_lab import glossary
-from ecr_lab.glossary import GLOSSARY, Term
+from ecr_lab.glossary import GLOSSARY, Term, first_use_violations
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -215,13 +215,13 @@ def test_use_before_definition_is_reported():
         assert_terms_defined_before_use(nb)
 
 
-def test_never_defined_and_title_cells_are_reported():
-    nb = _nb(("md", "# Drift, live"),
+def test_never_defined_terms_are_reported():
+    nb = _nb(("md", "# Live\n\nDrift, live"),
              ("code", 'glossary.show("anchor")'),
              ("md", "Anchors, and their anchor agreement."))
     problems = glossary.first_use_violations(nb)
     assert problems == [
-        "'drift' is used in cell 0 (\"# Drift, live\") and never defined "
+        "'drift' is used in cell 0 (\"Drift, live\") and never defined "
         "(add 'drift' to a glossary.show(...) cell before it)",
         "'anchor agreement' is used in cell 2 (\"Anchors, and their anchor agreement.\") and never defined "
         "(add 'anchor_agreement' to a glossary.show(...) cell before it)",
@@ -231,3 +231,14 @@ def test_never_defined_and_title_cells_are_reported():
 def test_a_definition_in_the_same_or_a_markdown_cell_does_not_count():
     nb = _nb(("md", 'Oracle: glossary.show("oracle")'))
     assert len(glossary.first_use_violations(nb)) == 1
+
+
+def test_the_title_line_may_name_the_subject():
+    nb = _nb(("md", "# 01 · Embedding collapse\n\nWe measure collapse here."),
+             ("code", 'from ecr_lab import glossary\nglossary.show("collapse")'))
+    problems = first_use_violations(nb)
+    assert len(problems) == 1 and "cell 0" in problems[0]  # the second line of the title cell counts
+    nb.cells[0].source = "# 01 · Embedding collapse\n\nWe measure it here."
+    assert first_use_violations(nb) == []
+    nb.cells.insert(1, nbformat.v4.new_markdown_cell("# Another heading on collapse"))
+    assert first_use_violations(nb)  # only the first cell's title is exempt

@@ -41,7 +41,7 @@ from .nb01 import nearest_neighbour
 from .registry import EXERCISES, KINDS, NOTEBOOKS, Exercise
 
 __all__ = ["CHECKS_DIR", "EXERCISES", "KINDS", "NOTEBOOKS", "Exercise", "NotAttempted", "check", "exercise",
-           "is_placeholder", "nearest_neighbour", "passed"]
+           "is_placeholder", "nearest_neighbour", "passed", "report"]
 
 #: the otter test files, one per exercise; shipped inside the package (wheel, Colab)
 CHECKS_DIR = Path(__file__).resolve().parent / "checks"
@@ -168,3 +168,24 @@ def passed(result: Any) -> bool:
     if isinstance(result, NotAttempted):
         return False
     return bool(getattr(result, "passed_all", False))
+
+
+def report(notebook: str, env: dict[str, Any] | None = None):
+    """The end-of-notebook check: every exercise of ``notebook`` (a stem such as ``"01_collapse"``),
+    the objective it practises and where the learner stands (``passed`` / ``not attempted yet`` /
+    ``not yet: run its check cell for the hint``), checked again on ``env`` (default: the caller's
+    globals). Returns a DataFrame with columns exercise, objective, status."""
+    import pandas as pd
+
+    if notebook not in NOTEBOOKS:
+        raise ValueError(f"unknown notebook {notebook!r}; one of {', '.join(NOTEBOOKS)}")
+    if env is None:
+        frame = inspect.currentframe()
+        env = frame.f_back.f_globals if frame is not None and frame.f_back is not None else {}
+    rows = []
+    for ex in (e for e in EXERCISES.values() if e.notebook == notebook):
+        result = check(ex.name, env)
+        status = ("not attempted yet" if isinstance(result, NotAttempted)
+                  else "passed" if passed(result) else "not yet: run its check cell for the hint")
+        rows.append({"exercise": ex.name, "objective": ex.objective, "status": status})
+    return pd.DataFrame(rows)
