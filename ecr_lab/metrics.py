@@ -31,6 +31,22 @@ import pandas as pd
 from .vectors import check_embeddings, l2_normalize
 
 
+#: which direction is better for each collapse metric (a column of ``experiment.space_metrics``);
+#: charts and tables say it beside the metric's name
+METRIC_DIRECTION: dict[str, str] = {
+    "topic_probe": "higher",
+    "cross_lingual_transfer": "higher",
+    "retrieval_at_1": "higher",
+    "language_probe": "lower",
+    "silhouette_topic": "higher",
+    "silhouette_language": "lower",
+    "cka_to_teacher": "higher",
+    "knn_overlap_to_teacher": "higher",
+    "anisotropy": "lower",
+    "effective_rank": "higher",
+}
+
+
 def _mat(x, name: str = "X") -> np.ndarray:
     return check_embeddings(x, name, dtype=np.float64, nonzero_rows=False)
 

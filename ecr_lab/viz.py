@@ -177,19 +177,33 @@ def anchor_map(x: np.ndarray, corpus, anchors, method: str = "pca", max_points: 
     return alt.layer(base, marks, labels, title=title).properties(width=460, height=380)
 
 
-def metric_table_chart(table: pd.DataFrame, title: str = "Collapse metrics") -> alt.Chart:
-    """A heat-table of metrics (rows: spaces, columns: metrics), each column scaled on its own."""
-    long = table.reset_index().melt(id_vars=table.index.name or "index", var_name="metric", value_name="value")
+def metric_table_chart(table: pd.DataFrame, title: str = "Collapse metrics (darker = better within each column)",
+                       direction: Mapping[str, str] | None = None) -> alt.Chart:
+    """A heat-table of metrics (rows: spaces, columns: metrics), each column scaled on its own and
+    coloured by **better within the column**: darker is better, whichever way that is. ``direction``
+    maps a metric to ``"higher"`` or ``"lower"`` (default :data:`ecr_lab.metrics.METRIC_DIRECTION`);
+    the column labels carry ↑ (higher is better) or ↓ (lower is better); a column of unknown
+    direction is coloured by size and has no arrow."""
+    from .metrics import METRIC_DIRECTION
+
+    direction = METRIC_DIRECTION if direction is None else direction
     key = table.index.name or "index"
-    long["scaled"] = long.groupby("metric")["value"].transform(lambda s: (s - s.min()) / ((s.max() - s.min()) or 1))
+    long = table.reset_index().melt(id_vars=key, var_name="metric", value_name="value")
+    scaled = long.groupby("metric")["value"].transform(lambda s: (s - s.min()) / ((s.max() - s.min()) or 1))
+    lower = long["metric"].map(lambda m: direction.get(m) == "lower")
+    long["better"] = scaled.where(~lower, 1 - scaled)
+    arrows = {"higher": " ↑", "lower": " ↓"}
+    labels = {m: f"{m}{arrows.get(direction.get(m), '')}" for m in table.columns}
+    long["column"] = long["metric"].map(labels)
     base = alt.Chart(long, title=title).encode(
-        x=alt.X("metric:N", title=None, sort=list(table.columns), axis=alt.Axis(labelAngle=-30)),
+        x=alt.X("column:N", title=None, sort=[labels[m] for m in table.columns], axis=alt.Axis(labelAngle=-30)),
         y=alt.Y(f"{key}:N", title=None, sort=list(table.index)))
-    cells = base.mark_rect().encode(color=alt.Color("scaled:Q", title="scaled within column", scale=alt.Scale(scheme="blues")),
-                                    tooltip=[f"{key}:N", "metric:N", alt.Tooltip("value:Q", format=".3f")])
+    cells = base.mark_rect().encode(
+        color=alt.Color("better:Q", title="better within column", scale=alt.Scale(scheme="blues", domain=[0, 1])),
+        tooltip=[f"{key}:N", "metric:N", alt.Tooltip("value:Q", format=".3f")])
     text = base.mark_text(fontSize=11).encode(
         text=alt.Text("value:Q", format=".2f"),
-        color=alt.condition(alt.datum.scaled > 0.6, alt.value("white"), alt.value("black")))
+        color=alt.condition(alt.datum.better > 0.6, alt.value("white"), alt.value("black")))
     return (cells + text).properties(width=60 * len(table.columns), height=30 * len(table))
 
 

@@ -102,8 +102,7 @@ INSERTIONS: tuple[Insertion, ...] = (
     ),
     Insertion(
         "ex01_centring",
-        'viz.metric_table_chart(table.drop(columns="rows"), title="Collapse metrics (darker = larger within '
-        'each column)")',
+        'viz.metric_table_chart(table.drop(columns="rows"))',
         "Exercise 1.3 · What centring changes",
         "Write your prediction in the first cell, then run the second: it subtracts the mean embedding from "
         "the smallest student's space and measures both metrics before and after. A metric changes when it "
@@ -234,7 +233,7 @@ INSERTIONS: tuple[Insertion, ...] = (
     # -- 04 drift widgets ------------------------------------------------------------------------------
     Insertion(
         "ex04_align",
-        "drift = DriftDashboard(run, setup.eval_set().corpus)",
+        "drift = DriftDashboard(run, setup.eval_set().corpus, baseline=baseline)",
         "Exercise 4.1 · Align two maps before reading motion",
         "PCA fixes each axis only up to its sign (and nearly equal components up to a rotation), so two "
         "checkpoints' maps can differ by a flip that is not drift. Orthogonal Procrustes: with "
@@ -248,7 +247,7 @@ INSERTIONS: tuple[Insertion, ...] = (
     ),
     Insertion(
         "ex04_churn",
-        "drift = DriftDashboard(run, setup.eval_set().corpus)",
+        "drift = DriftDashboard(run, setup.eval_set().corpus, baseline=baseline)",
         "Exercise 4.2 · When does the map move most?",
         "Write your prediction, then run the experiment: kNN churn is the share of each probe sentence's 10 "
         "nearest neighbours that changed between two checkpoints (0: none, 1: all). Equal means within 0.02.",
