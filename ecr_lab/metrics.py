@@ -30,7 +30,6 @@ import pandas as pd
 
 from .vectors import check_embeddings, l2_normalize
 
-
 #: which direction is better for each collapse metric (a column of ``experiment.space_metrics``);
 #: charts and tables say it beside the metric's name
 METRIC_DIRECTION: dict[str, str] = {

@@ -107,3 +107,236 @@ def test_cue_explorer(trained):
 
 def test_detect_scripts():
     assert detect_scripts("Hello мир 世界 かな مرحبا") == {"LATIN", "CYRILLIC", "CJK", "HIRAGANA", "ARABIC"}
+
+
+# -- notebook 04's honest dashboards: aligned maps, two runs on one slider, K and temperature --------------
+# Stand-in runs (saved embeddings + logged metrics) and a stand-in student and teacher: no training.
+
+def _unit(x):
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+def _probe_corpus(units: int = 6, langs=("en", "de", "zh")):
+    from ecr_lab.data import Corpus
+
+    return Corpus.from_records([{"text": f"topic {t} unit {u} in {lang}", "lang": lang, "topic": f"topic{t}",
+                                 "pair_id": f"t{t}-u{u}"} for t in range(3) for u in range(units) for lang in langs])
+
+
+def _saved_run(tmp_path, name, embeddings):
+    """A run as DriftDashboard reads it: out_dir/embeddings/step-*.npy and the metrics it logged."""
+    from types import SimpleNamespace
+
+    folder = tmp_path / name / "embeddings"
+    folder.mkdir(parents=True)
+    for step, x in embeddings.items():
+        np.save(folder / f"step-{step:06d}.npy", x)
+    steps = sorted(embeddings)
+    evals = pd.DataFrame({"step": steps, "topic_probe": np.linspace(0.1, 0.5, len(steps)) + len(name) / 100,
+                          "drift_cka_prev": np.linspace(0.5, 0.1, len(steps))})
+    return SimpleNamespace(name=name, out_dir=tmp_path / name, evals=evals)
+
+
+def _rotation(theta):
+    return np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
+
+
+def test_procrustes_align_undoes_rotations_and_reflections():
+    from ecr_lab.exercises.nb04 import reference_align
+    from ecr_lab.widgets import procrustes_align
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((40, 2))
+    x -= x.mean(0)
+    for y in (x * [-1, 1], x * [1, -1], -x, x @ _rotation(1.1), (x * [-1, 1]) @ _rotation(0.4)):
+        assert not np.allclose(y, x)
+        np.testing.assert_allclose(procrustes_align(y, x), x, atol=1e-10)
+    x3 = rng.standard_normal((25, 3))
+    q = np.linalg.qr(rng.standard_normal((3, 3)))[0]
+    np.testing.assert_allclose(procrustes_align(x3 @ q, x3), x3, atol=1e-10)
+    other = rng.standard_normal((40, 2))  # an unrelated map: rotated only, its distances kept
+    moved = procrustes_align(other, x)
+    dist = lambda a: np.linalg.norm(a[:, None] - a[None], axis=-1)  # noqa: E731
+    np.testing.assert_allclose(dist(moved), dist(other), atol=1e-10)
+    np.testing.assert_allclose(moved, reference_align(other, x), atol=1e-10)  # what exercise 4.1 asks for
+    with pytest.raises(ValueError, match="same rows"):
+        procrustes_align(x[:5], x)
+
+
+def test_align_frames_removes_pca_sign_flips():
+    from ecr_lab.widgets import align_frames
+
+    rng = np.random.default_rng(1)
+    e = rng.standard_normal((60, 16)) * np.linspace(3, 0.5, 16)
+    q = np.linalg.qr(rng.standard_normal((16, 16)))[0]
+    # the same geometry three times (no drift): PCA may flip or swap the sign of each axis
+    maps = [viz.project_2d(x) for x in (e, -e, e @ q)]
+    assert not np.allclose(maps[1], maps[0], atol=1e-3)
+    aligned = align_frames(maps)
+    for a in aligned:
+        np.testing.assert_allclose(a, aligned[0], atol=1e-3)
+    np.testing.assert_allclose(aligned[0], maps[0] - maps[0].mean(0), atol=1e-6)  # the first keeps its axes
+    ref = maps[0] @ _rotation(0.7)
+    np.testing.assert_allclose(align_frames(maps, reference=ref)[0], ref - ref.mean(0), atol=1e-3)
+
+
+@pytest.fixture
+def two_runs(tmp_path):
+    """A baseline and an ECR run of the same seed: the same step-0 embeddings; then each moves its own way.
+    ECR's step 20 is its step 10 negated (the same geometry: no drift)."""
+    rng = np.random.default_rng(2)
+    probe = _probe_corpus()
+    n = len(probe)
+    start = rng.standard_normal((n, 8)) * np.linspace(3, 0.5, 8)
+    b10, e10 = start + rng.standard_normal((n, 8)), start + rng.standard_normal((n, 8))
+    baseline = _saved_run(tmp_path, "nano-baseline-s0", {0: start, 10: b10, 20: b10 + 0.5 * rng.standard_normal((n, 8)),
+                                                          30: b10})
+    ecr = _saved_run(tmp_path, "nano-ecr-s0", {0: start, 10: e10, 20: -e10})
+    return baseline, ecr, probe
+
+
+def test_drift_dashboard_one_slider_drives_both_maps(two_runs):
+    baseline, ecr, probe = two_runs
+    dash = DriftDashboard(ecr, probe, baseline=baseline)
+    assert dash.steps == [0, 10, 20]  # the steps both runs saved
+    assert list(dash.map_frames) == ["nano-baseline-s0", "nano-ecr-s0"]  # baseline left, ECR right
+    assert dash.map_frame is dash.map_frames["nano-ecr-s0"] and dash.metric_row["step"] == 20
+    assert dash.metric_rows.index.tolist() == list(dash.map_frames) and (dash.metric_rows["step"] == 20).all()
+    assert "hconcat" in dash.map_chart.to_dict() and dash.curve_chart.to_dict()
+    before = {k: f[["x", "y"]].to_numpy() for k, f in dash.map_frames.items()}
+    dash.checkpoint.value = 0
+    for name, frame in dash.map_frames.items():  # one slider moved both maps
+        assert not np.allclose(frame[["x", "y"]].to_numpy(), before[name])
+    assert (dash.metric_rows["step"] == 0).all()
+    # same seed, same start: the two maps at step 0 are one picture
+    np.testing.assert_allclose(*[f[["x", "y"]].to_numpy() for f in dash.map_frames.values()], atol=1e-4)
+    np.testing.assert_array_equal(dash.embeddings(0, "nano-baseline-s0"), dash.embeddings(0))
+    dash.language.value = "zh"
+    assert all(set(f["lang"]) == {"zh"} for f in dash.map_frames.values())
+    dash.metric.value = "drift_cka_prev"
+    assert dash.curve_chart.to_dict()
+    dash.color.value = "lang"
+    assert dash.view() is not None
+
+
+def test_drift_dashboard_aligned_maps_move_only_with_drift(two_runs):
+    baseline, ecr, probe = two_runs
+    dash = DriftDashboard(ecr, probe, baseline=baseline)
+    aligned, raw = dash.frames(aligned=True)["nano-ecr-s0"], dash.frames(aligned=False)["nano-ecr-s0"]
+    xy = [f[["x", "y"]].to_numpy() for f in aligned]
+    np.testing.assert_allclose(xy[2], xy[1], atol=1e-4)  # step 20 is step 10 negated: no drift, no motion
+    assert not np.allclose(raw[2][["x", "y"]].to_numpy(), raw[1][["x", "y"]].to_numpy(), atol=1e-3)
+    assert not np.allclose(xy[1], xy[0], atol=1e-2)  # real drift still shows
+    dash.align.value = False
+    np.testing.assert_allclose(dash.map_frame[["x", "y"]], raw[2][["x", "y"]])
+    dash.align.value = True
+    np.testing.assert_allclose(dash.map_frame[["x", "y"]], xy[2])
+
+
+def test_drift_dashboard_one_run_and_errors(two_runs, tmp_path):
+    from types import SimpleNamespace
+
+    baseline, ecr, probe = two_runs
+    dash = DriftDashboard(ecr, probe)
+    assert list(dash.map_frames) == ["nano-ecr-s0"] and dash.steps == [0, 10, 20]
+    with pytest.raises(ValueError, match="no checkpoint at step 5"):
+        dash.embeddings(5)
+    with pytest.raises(ValueError, match="no run 'other'"):
+        dash.embeddings(0, "other")
+    late = _saved_run(tmp_path, "late", {40: np.zeros((len(probe), 8)), 50: np.zeros((len(probe), 8))})
+    with pytest.raises(ValueError, match="no checkpoint at the same step"):
+        DriftDashboard(ecr, probe, baseline=late)
+    with pytest.raises(ValueError, match="same name"):
+        DriftDashboard(ecr, probe, baseline=ecr)
+    with pytest.raises(ValueError, match="no out_dir"):
+        DriftDashboard(SimpleNamespace(name="x", out_dir=None, evals=ecr.evals), probe)
+
+
+def test_metric_curves_one_line_per_run(two_runs):
+    from ecr_lab.widgets import metric_curves
+
+    baseline, ecr, _ = two_runs
+    spec = metric_curves({"baseline": baseline.evals, "ecr": ecr.evals}, "topic_probe", 10).to_dict()
+    assert "layer" in spec
+    with pytest.raises(ValueError, match="was not logged by ecr"):
+        metric_curves({"baseline": baseline.evals, "ecr": ecr.evals.drop(columns="topic_probe")}, "topic_probe")
+
+
+class _Encoder:
+    """Deterministic stand-in vectors per text (a teacher's embedding, or a student's cue feature)."""
+
+    def __init__(self, dim, salt):
+        self.dim, self.salt = dim, salt
+
+    def encode(self, texts):
+        import zlib
+
+        return _unit(np.stack([np.random.default_rng([self.salt, zlib.crc32(t.encode())]).standard_normal(self.dim)
+                               for t in texts]))
+
+    cue_features = encode
+
+
+@pytest.fixture(scope="module")
+def explorer_parts():
+    """A set-up, an ECR run trained with K = 6 and m = 2, and a teacher: stand-ins with a real anchor set
+    and a real fitted projection step."""
+    from types import SimpleNamespace
+
+    from ecr_lab.anchors import derive_anchors
+    from ecr_lab.projection import AnchorProjector
+
+    train = _probe_corpus(units=10, langs=("en", "de"))
+    teacher, student = _Encoder(12, 1), _Encoder(10, 2)
+    t_train = teacher.encode(train.texts)
+    anchors = derive_anchors(t_train, 6, seed=0, n_init=1)
+    projector = AnchorProjector(anchors, method="ridge").fit(student.encode(train.texts), t_train)
+    setup = SimpleNamespace(profile=SimpleNamespace(k_sweep=(4, 8)), train=train, teacher_train=t_train, seed=0,
+                            corpus=train)
+    run = SimpleNamespace(anchors=anchors, projector=projector, student=student,
+                          config=SimpleNamespace(m_cues=2, projection="ridge"))
+    return setup, run, teacher
+
+
+def test_cue_explorer_k_is_the_trained_one_or_marked_illustrative(explorer_parts):
+    from ecr_lab.widgets import ILLUSTRATIVE
+
+    setup, run, teacher = explorer_parts
+    cues = CueExplorer(setup, run, teacher, text="Le concert a été annulé.")
+    assert cues.k.options == (4, 6, 8) and cues.k.value == cues.k_trained == 6
+    r = cues.result
+    assert r["ok"] and not r["illustrative"] and r["notes"] == [] and ILLUSTRATIVE not in cues.notes.value
+    assert r["student"] == run.projector.cues(run.student.cue_features([cues.text.value]), 2)[0].tolist()
+    cues.k.value = 8
+    r = cues.result
+    assert r["illustrative"] and ILLUSTRATIVE in r["notes"][0] and "K = 6" in r["notes"][0]
+    assert ILLUSTRATIVE in cues.notes.value and max(r["student"] + r["teacher"]) < 8
+    cues.k.value = 4
+    assert cues.result["illustrative"] and max(cues.result["student"]) < 4
+    only = CueExplorer(setup, run, teacher, ks=(), text="Le concert a été annulé.")
+    assert only.k.options == (6,) and only.k.disabled
+
+
+def test_cue_explorer_m_within_1_to_k(explorer_parts):
+    setup, run, teacher = explorer_parts
+    cues = CueExplorer(setup, run, teacher, text="Es regnet schon wieder.")
+    assert (cues.m.min, cues.m.max, cues.m.value) == (1, 6, 2)
+    cues.m.value = 5
+    assert len(cues.result["student"]) == len(cues.result["teacher"]) == 5
+    assert any("trained with m = 2" in n for n in cues.result["notes"])
+    cues.k.value = 4  # K below m: m follows
+    assert cues.m.max == 4 and cues.m.value == 4 and len(cues.result["student"]) == 4
+    with pytest.raises(ValueError, match="within 1..K"):
+        cues.explain("Es regnet.", k=4, m=5)
+
+
+def test_cue_explorer_temperature_cannot_change_the_cues(explorer_parts):
+    from ecr_lab.widgets import TEMPERATURE_NOTE
+
+    setup, run, teacher = explorer_parts
+    cues = CueExplorer(setup, run, teacher, text="The referee blew the whistle.")
+    seen = [cues.explain(cues.text.value, temperature=t) for t in (0.01, 0.1, 0.3, 1.0)]
+    assert len({(tuple(r["teacher"]), tuple(r["student"])) for r in seen}) == 1
+    assert not np.allclose(seen[0]["scores"]["score"], seen[-1]["scores"]["score"])
+    cues.temperature.value = 1.0
+    assert cues.result["student"] == seen[0]["student"] and TEMPERATURE_NOTE in cues.notes.value.replace("&gt;", ">")
