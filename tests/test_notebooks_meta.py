@@ -31,3 +31,29 @@ def test_notebook_hygiene(path):
     install = "".join(code[0]["source"])
     assert '"google.colab" in sys.modules' in install and "torch" not in install.split("\n", 1)[1]
     assert "ecr_lab.setup()" in "".join(code[1]["source"])
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_notebook_is_a_lesson(path):
+    """Objectives up front (3-5), at least three exercises with checks, the end-of-notebook check,
+    and no glossary term used before the cell that defines it."""
+    import re
+
+    from ecr_lab import glossary
+    from ecr_lab.exercises import EXERCISES
+
+    nb = json.loads(path.read_text())
+    md = ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown"]
+    code = ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code"]
+    objectives = next((m for m in md if m.startswith("## After this notebook you can")), None)
+    assert objectives is not None, f"{path.name}: no '## After this notebook you can' cell"
+    items = re.findall(r"^\s*(?:\d+\.|[-*])\s+\S", objectives, flags=re.M)
+    assert 3 <= len(items) <= 5, f"{path.name}: {len(items)} objectives, want 3-5"
+    first_lesson_cell = min(i for i, c in enumerate(nb["cells"]) if "".join(c["source"]).startswith("## ")
+                            and "Terms used here" not in "".join(c["source"]))
+    assert "".join(nb["cells"][first_lesson_cell]["source"]) == objectives, f"{path.name}: objectives must come first"
+    checked = {name for src in code for name in re.findall(r'check\("(ex\d\d_\w+)"\)', src)}
+    mine = {name for name, ex in EXERCISES.items() if ex.notebook == path.stem}
+    assert len(mine) >= 3 and mine <= checked, f"{path.name}: exercises without a check cell: {sorted(mine - checked)}"
+    assert any(f'exercises.report("{path.stem}")' in src for src in code[-2:]), f"{path.name}: no check at the end"
+    assert glossary.first_use_violations(path) == []
