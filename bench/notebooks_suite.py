@@ -1,6 +1,8 @@
 """5. Notebook suite: wall time and peak memory of each notebook in the fast profile, each executed
 in a fresh kernel (nbclient), cold (empty workspace) then warm (artifacts cached).
-Targets: under 3 minutes and under 3 GiB each on 2 cores."""
+Targets: under 3 minutes and under 3 GiB each on 2 cores. The times are also written to
+``ecr_lab/notebook_times.json``, which each notebook's first cell reads to print its expected time
+(:func:`ecr_lab.colab.expected_time`)."""
 
 from __future__ import annotations
 
@@ -37,6 +39,12 @@ def main() -> None:
                                      capture_output=True, text=True, check=True)
                 r = json.loads(out.stdout.strip().splitlines()[-1])
                 rows.append({"notebook": nb.stem, "phase": phase, **r})
+    from ecr_lab.colab import write_times
+    from ecr_lab.config import get_device
+    from ecr_lab.pipeline import machine
+
+    device = "cpu" if get_device("auto") == "cpu" else "gpu"
+    write_times([{**r, "profile": "fast", "device": device} for r in rows], machine=machine())
     df = show("Notebooks in the fast profile (fresh kernel each; cold = empty cache)", rows)
     cold = df[df.phase == "cold"]
     headline(f"slowest notebook {cold.wall_s.max():.0f} s cold (target < 180 s), peak memory {df.peak_gib.max():.2f} GiB "

@@ -168,7 +168,9 @@ def get_profile(name: str | Profile | None = None) -> Profile:
         return name
     name = name or os.environ.get("ECR_LAB_PROFILE") or None
     if name is None:
-        name = "gpu" if cuda_available() else ("fast" if in_ci() else "full")
+        # Colab and CI: the fast profile, GPU or not (the gpu profile only when chosen); elsewhere
+        # the gpu profile on a CUDA GPU, else full
+        name = "fast" if in_ci() or in_colab() else ("gpu" if cuda_available() else "full")
     name = name.strip().lower()
     if name not in PROFILES:
         raise ValueError(
@@ -282,11 +284,17 @@ def _versions() -> dict:
     return out
 
 
-def setup(profile: str | None = None, seed: int = 0, device: str = "auto", verbose: bool = True) -> Session:
+def setup(profile: str | None = None, seed: int = 0, device: str = "auto", verbose: bool = True,
+          notebook: str | None = None) -> Session:
     """One call at the top of every notebook.
 
     Detects Colab and CI, enables Colab's custom widget manager (so ipywidgets render there), picks
-    the profile and the device, seeds everything, and prints versions.
+    the profile (``None``: fast in Colab and CI, see :func:`get_profile`) and the device, seeds
+    everything, and prints versions and, given the ``notebook``'s stem, how long it took when
+    measured under this profile (:func:`ecr_lab.colab.expected_time`).
+
+    Raises:
+        RuntimeError: the ``gpu`` profile was chosen on a machine without a CUDA GPU.
     """
     if in_colab():  # pragma: no cover - only inside Colab
         try:
@@ -295,8 +303,12 @@ def setup(profile: str | None = None, seed: int = 0, device: str = "auto", verbo
             output.enable_custom_widget_manager()
         except Exception:
             pass
+    chosen = get_profile(profile)
+    if chosen.name == "gpu" and not cuda_available():
+        raise RuntimeError("the 'gpu' profile needs a CUDA GPU and this runtime has none; in Colab: Runtime > "
+                           "Change runtime type > T4 GPU, then run again; or set PROFILE = 'fast'")
     session = Session(
-        profile=get_profile(profile),
+        profile=chosen,
         device=get_device(device),
         seed=seed_everything(seed),
         colab=in_colab(),
@@ -305,4 +317,8 @@ def setup(profile: str | None = None, seed: int = 0, device: str = "auto", verbo
     )
     if verbose:
         print(repr(session))
+        if notebook is not None:
+            from .colab import expected_time
+
+            print(f"  {expected_time(notebook, session.profile.name, session.device)}")
     return session

@@ -34,6 +34,17 @@ def test_profile_autodetect(monkeypatch):
     assert config.get_profile().name == "fast"
     monkeypatch.setenv("CI", "")
     assert config.get_profile().name == "full"
+    monkeypatch.setattr(config, "in_colab", lambda: True)  # Colab: fast, GPU or not; gpu only when chosen
+    monkeypatch.setattr(config, "cuda_available", lambda: True)
+    assert config.get_profile().name == "fast" and config.get_profile("gpu").name == "gpu"
+
+
+def test_setup_refuses_the_gpu_profile_without_a_gpu_and_prints_the_expected_time(monkeypatch, capsys):
+    monkeypatch.setattr(config, "cuda_available", lambda: False)
+    with pytest.raises(RuntimeError, match="needs a CUDA GPU.*Change runtime type.*PROFILE = 'fast'"):
+        config.setup("gpu", verbose=False)
+    config.setup("fast", notebook="01_collapse")
+    assert "expected time:" in capsys.readouterr().out
 
 
 def test_profile_replace_is_a_copy():

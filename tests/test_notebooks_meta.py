@@ -30,7 +30,7 @@ def test_notebook_hygiene(path):
     assert "colab.research.google.com/github/" in first_md and path.name in first_md
     install = "".join(code[0]["source"])
     assert '"google.colab" in sys.modules' in install and "torch" not in install.split("\n", 1)[1]
-    assert "ecr_lab.setup()" in "".join(code[1]["source"])
+    assert "ecr_lab.setup(PROFILE" in "".join(code[1]["source"])
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
