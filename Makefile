@@ -1,7 +1,8 @@
 # ecr_lab: one virtual environment, three jobs. See README.md.
 #   make lab    set up .venv and open JupyterLab on notebooks/
 #   make demo   set up .venv and run the headless pipeline on the embedded default
-#   make test   set up .venv (+ dev extras) and run the whole test suite, notebooks included
+#   make test   set up .venv (+ dev and book extras) and run the whole test suite, notebooks included
+#   make book   set up .venv (+ dev and book extras) and build the course as a static site (offline)
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
@@ -10,7 +11,7 @@ PROFILE ?= fast
 # extra arguments for JupyterLab, e.g. make lab LAB_ARGS="--no-browser --port=8889"
 LAB_ARGS ?=
 
-.PHONY: lab demo test bench install install-dev browser clean
+.PHONY: lab demo test book bench install install-dev install-book browser clean
 
 # torch==2.13.0 goes first, alone: any other spec (or a dependency pulling torch in before it is
 # installed) downloads several GB of CUDA packages. Everything after only finds it satisfied.
@@ -28,8 +29,13 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 	$(PIP) install -e ".[dev]"
 	touch $@
 
+$(VENV)/.installed-book: $(VENV)/.installed-dev
+	$(PIP) install -e ".[book]"
+	touch $@
+
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
+install-book: $(VENV)/.installed-book
 
 lab: install
 	$(VENV)/bin/ecr-lab lab $(LAB_ARGS)
@@ -44,8 +50,14 @@ browser:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk) \
 	  || echo "chromium could not be installed: the browser test will be skipped (apt-get install -y chromium)"; }
 
-test: install-dev browser
+test: install-book browser
 	ECR_LAB_PROFILE=$(PROFILE) $(PY) -m pytest --nbmake tests notebooks
+
+# The course as a static site in build/book/ (Sphinx + myst-nb, built and read offline): runs each
+# notebook that has no outputs with nbclient, as `make test` runs them (the workspace cache makes a
+# rerun cheap; an executed copy of unchanged cells is reused from build/book-src/), then Sphinx.
+book: install-book
+	ECR_LAB_PROFILE=$(PROFILE) $(PY) -m ecr_lab.book --out build/book
 
 bench: install
 	# faiss-cpu is optional: the anchor benchmark compares with it when it installs

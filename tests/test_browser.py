@@ -228,3 +228,65 @@ def _interact_with_dashboards(page) -> None:
     expected = explorer.explain(sentence, temperature=t_val, m=m_val)
     shown = page.locator(".jp-OutputArea-output", has_text="Input the student sees").last.inner_text()
     assert expected["cues"] in shown and sentence in shown, (expected["cues"], shown)
+
+
+def test_book_pages_render_their_charts_offline(browser, tmp_path):
+    """``make book`` on tiny notebooks (tests/test_book.py writes them), served from 127.0.0.1:
+    every page opens without a console error and without a request off this machine, and every
+    chart container holds a drawn Vega view (``svg.marks``), from the site's own vega bundle."""
+    pytest.importorskip("myst_nb", reason='the book needs its extras: pip install -e ".[book]"')
+    pytest.importorskip("sphinx_book_theme", reason='the book needs its extras: pip install -e ".[book]"')
+    import functools
+    import http.server
+    import threading
+
+    from test_book import build_tiny_book
+
+    result = build_tiny_book(tmp_path)
+    site = result.index.parent
+    pages = ["index.html", "docs/glossary.html"] + [str(p.relative_to(site)) for p in result.pages.values()]
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
+    handler.log_message = lambda *a, **k: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    drawn = {}
+    try:
+        for rel in pages:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            errors, remote = [], []
+            page.on("console", lambda m, errors=errors: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e, errors=errors: errors.append(str(e)))
+
+            def route(r, remote=remote):
+                if r.request.url.startswith(base) or r.request.url.startswith(("data:", "blob:")):
+                    return r.continue_()
+                remote.append(r.request.url)
+                return r.abort()
+
+            page.route("**/*", route)
+            try:
+                page.goto(f"{base}/{rel}", wait_until="load")
+                n = page.locator("div.ecr-vega").count()
+                if n:
+                    page.wait_for_function(
+                        "n => document.querySelectorAll('div.ecr-vega[data-rendered]').length === n"
+                        " && ![...document.querySelectorAll('div.ecr-vega')].some(d => d.dataset.rendered === 'pending')",
+                        arg=n, timeout=30_000)
+                views = page.locator("div.ecr-vega[data-rendered='ok'] .vega-embed svg.marks").count()
+                drawn[rel] = (n, views)
+                assert views == n, f"{rel}: {views} of {n} charts drawn"
+                assert not errors, f"{rel}: console errors {errors}"
+                assert not remote, f"{rel}: requests off this machine {remote}"
+                if rel.endswith("01_tiny.html"):  # interactive: hovering a point shows its tooltip
+                    page.locator("div.ecr-vega g.mark-symbol path").first.hover(force=True)
+                    page.wait_for_selector("#vg-tooltip-element.visible", timeout=5_000)
+                    assert "en" in page.locator("#vg-tooltip-element").inner_text()
+            finally:
+                page.screenshot(path=str(SHOTS / f"book-{rel.replace('/', '-')}.png"), full_page=True)
+                page.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert drawn["notebooks/01_tiny.html"] == (1, 1) and drawn["notebooks/02_widgets.html"] == (2, 2), drawn
