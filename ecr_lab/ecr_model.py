@@ -7,7 +7,7 @@ The way sentence-transformers' ``SentenceTransformer`` is one object, :class:`EC
 - the projection step (:class:`~ecr_lab.projection.AnchorProjector`) that picks cues from the
   student's own feature, and the settings that read it (m, feature, layer, max length).
 
->>> ecr = ECRModel.from_pretrained("ecr_runs/full3/runs/micro-ecr+kd-s0/final")   # doctest: +SKIP
+>>> ecr = ECRModel.from_pretrained("ecr_runs/full5/runs/micro-ecr+kd-s0/final")   # doctest: +SKIP
 >>> ecr.cues(["Il pleut depuis ce matin."])                  # (1, m) anchor ids   # doctest: +SKIP
 >>> ecr.encode(["Il pleut depuis ce matin."], cues="projected").shape             # doctest: +SKIP
 (1, 96)
