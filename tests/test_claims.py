@@ -378,5 +378,6 @@ def test_claims_table_on_the_saved_full_run():
     controls = t[t.comparison.str.contains("not in the verdict")]
     assert set(controls.claim) == {"C4", "C5"} and len(controls) == 8  # 2 controls x 2 metrics x 2 claims
     assert set(t[t.metric == "training/loss_spikes"].metric_verdict) == {"untested"}  # no run spiked
-    for _, rows in t.groupby("claim"):
-        assert rows.verdict.nunique() == 1 and rows.verdict.iloc[0] == claim_verdict(rows.metric_verdict)
+    for _, rows in t.groupby("claim"):  # the cue-control rows carry the claim's verdict but do not make it
+        counted = rows[~rows.comparison.str.contains("not in the verdict")]
+        assert rows.verdict.nunique() == 1 and rows.verdict.iloc[0] == claim_verdict(counted.metric_verdict)
