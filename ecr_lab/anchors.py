@@ -59,6 +59,30 @@ def _spherical_lloyd(x: np.ndarray, centers: np.ndarray, max_iter: int, tol: flo
     return centers, labels, inertia
 
 
+def lloyd_step(x: np.ndarray, centers: np.ndarray) -> np.ndarray:
+    """One spherical Lloyd step, exactly the step :func:`derive_anchors` repeats after scikit-learn's seeding.
+
+    Each row goes to the centre of largest cosine (``(x @ centers.T).argmax(1)``); each centre becomes the
+    normalised sum (the mean direction) of its rows. A centre that owns no row is re-seeded on the row
+    worst served by its own centre, the one whose largest cosine is smallest (the 2nd worst for a 2nd
+    empty centre, and so on). The step never raises ``sum_i (1 - max_k cos(x_i, c_k))``.
+
+    Args:
+        x: (n, d) unit rows.
+        centers: (k, d) unit centres.
+
+    Returns:
+        (k, d) float32 unit rows: the new centres, in the same order as ``centers``.
+
+    Raises:
+        ValueError: when either is not a finite 2-D array or their widths differ.
+    """
+    x = check_embeddings(x, "x")
+    centers = check_embeddings(centers, "centers", dim=x.shape[1])
+    # tol < 0: the step is always taken (the loop's stopping test never runs before its first step anyway)
+    return _spherical_lloyd(x, centers, max_iter=1, tol=-1.0)[0]
+
+
 def spherical_kmeans(
     x: np.ndarray, k: int, seed: int = 0, n_init: int = 4, max_iter: int = 100, tol: float = 1e-6,
 ) -> tuple[np.ndarray, np.ndarray, float]:

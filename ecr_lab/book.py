@@ -82,9 +82,20 @@ def _has_outputs(nb) -> bool:
     return any(c.get("outputs") for c in nb.cells if c.cell_type == "code")
 
 
+def _library_hash() -> str:
+    """sha256 of ecr_lab's own source files: a change in the library invalidates executed copies."""
+    root = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for f in sorted(root.rglob("*.py")):
+        h.update(str(f.relative_to(root)).encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()
+
+
 def _cells_key(nb, profile: str) -> str:
+    """What an executed copy depends on: the cells, the profile and the library's source."""
     cells = [[c.cell_type, c.source] for c in nb.cells]
-    return hashlib.sha256(json.dumps([cells, profile]).encode()).hexdigest()
+    return hashlib.sha256(json.dumps([cells, profile, _library_hash()]).encode()).hexdigest()
 
 
 def execute_notebook(src: Path, dest: Path, timeout: int = 1800, env: dict | None = None) -> None:

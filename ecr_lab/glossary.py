@@ -94,8 +94,8 @@ GLOSSARY: dict[str, Term] = {
         "effective rank",
         "How many directions the embeddings really use: exp of the entropy of the normalised "
         "singular values of the centred embedding matrix (Roy & Vetterli, 2007). It runs from 1 "
-        "(every row on one line: collapsed) to min(n, d) (variance spread evenly over every "
-        "direction); higher is healthier.",
+        "(every row on one line: collapsed) to min(n - 1, d) (variance spread evenly over every "
+        "direction; centring removes one direction of n rows); higher is healthier.",
         ("erank",),
         ("anisotropy",),
     ),
@@ -253,8 +253,9 @@ GLOSSARY: dict[str, Term] = {
     "oracle": Term(
         "oracle",
         "The `oracle` view: the student's embedding with the teacher's top-m anchors of each test "
-        "text as cues. It needs the teacher at test time, so it cannot be deployed: it is an upper "
-        "bound, what correct cues would give this student.",
+        "text as cues. It needs the teacher at test time, so it cannot be deployed: it is a "
+        "reference, what the teacher's own cues give this student (not a guaranteed upper bound: "
+        "other cues could in principle do better).",
         (),
         ("ecr_inference", "cue_free"),
     ),

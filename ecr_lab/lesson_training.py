@@ -212,9 +212,11 @@ def gain_shares(results: pd.DataFrame, preset: str | None = None,
     """ECR's gain over the baseline, split: KD's share and ECR's share on top of KD, and what the
     student adds beyond its cue (ECR at inference minus each cue-only control).
 
-    Each ``difference`` is the mean over seeds of the paired difference (only seeds present on both
-    sides; ``seeds`` says how many). ``share_of_gain`` = part / whole gain for KD's share and ECR's
-    share (they add up to 1), NaN where the whole gain is not positive or for the other rows.
+    Each ``difference`` is the mean over seeds of the paired difference (``seeds`` says how many):
+    the whole gain and the two shares use the seeds common to ECR, the baseline and KD, so the shares
+    add up to the whole gain; the cue-only rows use the seeds common to their two sides.
+    ``share_of_gain`` = part / whole gain for KD's share and ECR's share (they add up to 1), NaN
+    where the whole gain is not positive or for the other rows.
     Columns: metric, part, comparison, difference, share_of_gain, seeds.
     """
     preset = preset or _smallest_preset(results)
@@ -229,15 +231,21 @@ def gain_shares(results: pd.DataFrame, preset: str | None = None,
         if ecr.empty or base.empty:
             raise ValueError(f"no {ecr_condition!r} (ecr_inference) or {baseline!r} (cue_free) rows for metric "
                              f"{metric!r} on preset {preset!r}")
+        kd_side = side(kd, "cue_free")
         specs = [("whole gain", f"{label} - {baseline}", ecr, base),
-                 ("KD's share", f"{kd} - {baseline}", side(kd, "cue_free"), base),
-                 ("ECR's share on top of KD", f"{label} - {kd}", ecr, side(kd, "cue_free")),
+                 ("KD's share", f"{kd} - {baseline}", kd_side, base),
+                 ("ECR's share on top of KD", f"{label} - {kd}", ecr, kd_side),
                  ("beyond its cue alone", f"{label} - its cue alone", ecr, side(ecr_condition, "cue_only")),
                  ("beyond KD student + its cue", f"{label} - KD student + its cue", ecr,
                   side(ecr_condition, "kd_plus_cue"))]
+        ladder = ecr.index.intersection(base.index)
+        if not kd_side.empty:
+            ladder = ladder.intersection(kd_side.index)  # one set of seeds: the shares add up
         whole = np.nan
         for part, comparison, a, b in specs:
             common = a.index.intersection(b.index)
+            if part in ("whole gain", "KD's share", "ECR's share on top of KD") and not (a.empty or b.empty):
+                common = ladder
             if common.empty:
                 continue
             diff = float((a.loc[common] - b.loc[common]).mean())

@@ -189,7 +189,9 @@ def metric_table_chart(table: pd.DataFrame, title: str = "Collapse metrics (dark
     direction = METRIC_DIRECTION if direction is None else direction
     key = table.index.name or "index"
     long = table.reset_index().melt(id_vars=key, var_name="metric", value_name="value")
-    scaled = long.groupby("metric")["value"].transform(lambda s: (s - s.min()) / ((s.max() - s.min()) or 1))
+    # a column whose rows are all equal is neither better nor worse anywhere: mid-scale
+    scaled = long.groupby("metric")["value"].transform(
+        lambda s: (s - s.min()) / (s.max() - s.min()) if s.max() > s.min() else s * 0 + 0.5)
     lower = long["metric"].map(lambda m: direction.get(m) == "lower")
     long["better"] = scaled.where(~lower, 1 - scaled)
     arrows = {"higher": " ↑", "lower": " ↓"}

@@ -8,7 +8,8 @@ the widget tree to display.
   (an ECR run and, beside it, the baseline of the same size and seed), a metric picker, a language
   filter, a colour switch and an alignment switch; shows both runs' maps of the watched validation
   sentences at that checkpoint, each aligned to its previous checkpoint with orthogonal Procrustes
-  (:func:`align_frames`), and the metric's curves with a marker at it.
+  (:func:`align_frames`), and the metric's curves with a marker at it; :meth:`DriftDashboard.churn`
+  gives each run's kNN churn early and late in training.
 - :class:`CueExplorer`: a text box, and K / temperature / m controls; shows which anchors the
   teacher and the student's projection pick for the sentence, and the cue tokens ECR would prepend.
   K values other than the run's own are marked illustrative (the model has no such cue tokens);
@@ -126,6 +127,20 @@ def metric_curves(evals: Mapping[str, pd.DataFrame], metric: str, marker_step: i
     return (line + rule).properties(width=380, height=200)
 
 
+def knn_churn_halves(evals: pd.DataFrame, name: str = "the run") -> dict[str, float]:
+    """``{"early", "late"}``: the mean ``knn_churn_prev`` of the evaluations at steps up to half the last
+    evaluated step, and of those after it (nan for a half with no logged value), as
+    :func:`ecr_lab.evaluation.training_summary` computes ``knn_churn_early`` / ``knn_churn_late``.
+    ``evals``: a run's ``evals`` table (columns ``step`` and ``knn_churn_prev``)."""
+    if "knn_churn_prev" not in evals or not len(evals):
+        raise ValueError(f"{name}: its evaluations logged no knn_churn_prev; train it with an eval_set")
+    half = evals["step"].max() / 2
+    early = evals.loc[evals["step"] <= half, "knn_churn_prev"].dropna()
+    late = evals.loc[evals["step"] > half, "knn_churn_prev"].dropna()
+    return {"early": float(early.mean()) if len(early) else float("nan"),
+            "late": float(late.mean()) if len(late) else float("nan")}
+
+
 def _replace_chart(out: W.Output, chart) -> None:
     with out:
         out.clear_output(wait=True)
@@ -209,6 +224,26 @@ class DriftDashboard:
         if step not in self.steps:
             raise ValueError(f"no checkpoint at step {step}; the slider's steps are {self.steps}")
         return np.load(self._files[name][step])
+
+    def churn(self, run=None) -> dict[str, float]:
+        """How much a run's map moved early and late in training: ``{"early": ..., "late": ...}``.
+
+        Each is the mean of the ``knn_churn_prev`` its evaluations logged (the share of each watched
+        sentence's 10 nearest neighbours that changed since the evaluation before) over the first half of
+        training (steps up to half the last evaluated step) and over the second half: the split and the
+        means of ``knn_churn_early`` / ``knn_churn_late`` in :func:`ecr_lab.evaluation.training_summary`
+        (claim C1 reads the late one). A half without a logged value gives nan.
+
+        Args:
+            run: a run on this dashboard or its name (default: the main run, not the baseline).
+
+        Raises:
+            ValueError: for a run not on the dashboard, or one whose evaluations logged no ``knn_churn_prev``.
+        """
+        name = self.run.name if run is None else getattr(run, "name", run)
+        if name not in self.runs:
+            raise ValueError(f"no run {name!r} on this dashboard; one of {list(self.runs)}")
+        return knn_churn_halves(self.runs[name].evals, name)
 
     def frames(self, language: str = "all", aligned: bool = True) -> dict[str, list[pd.DataFrame]]:
         """Every run's map frames (:func:`ecr_lab.viz.map_frame`), one per step of :attr:`steps`, for one

@@ -24,6 +24,7 @@ import pandas as pd
 
 from ecr_lab import anchors as anc
 from ecr_lab.data import Corpus
+from ecr_lab.vectors import l2_normalize
 
 Answers = dict[str, Any]
 
@@ -38,17 +39,26 @@ class Wrong:
 
 
 @dataclass(frozen=True)
+class Right:
+    """Another correct answer, one a learner may well write (it must pass as the reference does)."""
+
+    label: str
+    answers: Callable[[dict], Answers]
+
+
+@dataclass(frozen=True)
 class Reference:
-    """An exercise's reference solution and its wrong answers."""
+    """An exercise's reference solution, its wrong answers and other right answers."""
 
     solution: Callable[[dict], Answers]
     wrong: tuple[Wrong, ...]
+    right: tuple[Right, ...] = ()
 
 
 # -- stand-ins --------------------------------------------------------------------------------------------
 
 def _unit_rows(x: np.ndarray) -> np.ndarray:
-    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+    return l2_normalize(x).astype(np.float32)
 
 
 def small_corpus(topics: int, units: int, langs: tuple[str, ...]) -> Corpus:
@@ -138,35 +148,57 @@ def _nb03() -> dict:
 
 
 class FakeDrift:
-    """Checkpoints 0, 40, 80, 120 of 60 probe rows: the map is remade between 0 and 40, then only nudged."""
+    """Checkpoints 0, 40, 80, 120 of 60 probe rows: the map is remade between 0 and 40, then only nudged.
+    Its evaluations logged the kNN churn to the checkpoint before, as a training run does."""
 
     def __init__(self):
+        from ecr_lab import metrics
+
         rng = np.random.default_rng(4)
         first, second = rng.standard_normal((60, 16)), rng.standard_normal((60, 16))
         self.steps = [0, 40, 80, 120]
         self._emb = {0: first, 40: second, 80: second + 0.01 * rng.standard_normal((60, 16)),
                      120: second + 0.02 * rng.standard_normal((60, 16))}
+        self.probe = SimpleNamespace(texts=[f"probe sentence {i}" for i in range(60)])
+        churn = [np.nan] + [metrics.knn_churn(self._emb[a], self._emb[b]) for a, b in zip(self.steps[:-1], self.steps[1:], strict=True)]
+        self.evals = pd.DataFrame({"step": self.steps, "knn_churn_prev": churn})
 
     def embeddings(self, step: int) -> np.ndarray:
         return self._emb[step]
 
+    def churn(self, run=None) -> dict[str, float]:
+        from ecr_lab.widgets import knn_churn_halves
 
-class FakeCues:
-    """A cue explorer whose student scores keep their order at every temperature (as the real one's do)."""
+        return knn_churn_halves(self.evals)
 
-    def __init__(self, shifting: bool = False):
-        self.text = SimpleNamespace(value="The referee blew the whistle and the match was over.")
-        self.k = SimpleNamespace(options=(8, 12, 24, 48))
-        self.shifting = shifting
 
-    def explain(self, text: str, k=None, temperature=None, m=None) -> dict:
-        student = [3, 1] if not self.shifting or temperature < 0.5 else [3, 9]
-        return {"ok": True, "teacher": [3, 5], "student": student}
+class FakeProjector:
+    """A projection step's scores: softmax(similarity / T) over K anchors, similarities from a fixed map."""
+
+    def __init__(self, k: int, dim: int):
+        self.w = np.random.default_rng(5).standard_normal((dim, k))
+
+    def scores(self, features: np.ndarray, temperature: float = 0.1) -> np.ndarray:
+        from ecr_lab.projection import softmax
+
+        return softmax(l2_normalize(features) @ l2_normalize(self.w.T).T / temperature, axis=1).astype(np.float32)
+
+
+class FakeStudent:
+    """A student feature per text: deterministic noise."""
+
+    def cue_features(self, texts) -> np.ndarray:
+        import zlib
+
+        return np.stack([np.random.default_rng(zlib.crc32(t.encode())).standard_normal(10) for t in texts])
 
 
 @cache
 def _nb04() -> dict:
-    return {"drift": FakeDrift(), "cues": FakeCues(), "run": SimpleNamespace(anchors=SimpleNamespace(k=24))}
+    run = SimpleNamespace(anchors=SimpleNamespace(k=24), config=SimpleNamespace(m_cues=2),
+                          projector=FakeProjector(24, 10), student=FakeStudent())
+    return {"drift": FakeDrift(), "cues": SimpleNamespace(k=SimpleNamespace(options=(8, 12, 24, 48))), "run": run,
+            "np": np}  # imported by exercise 4.1's cell
 
 
 def stand_ins(notebook: str) -> dict:
@@ -210,6 +242,18 @@ def agreement(projected, teacher):
 def procrustes_align(Y, X):
     u, _, vt = np.linalg.svd(Y.T @ X)
     return Y @ (u @ vt)
+
+
+def procrustes_align_centred(Y, X):
+    """As ecr_lab.widgets.align_frames does: centre both maps, then rotate (the result is centred)."""
+    yc, xc = Y - Y.mean(0), X - X.mean(0)
+    u, _, vt = np.linalg.svd(yc.T @ xc)
+    return yc @ (u @ vt)
+
+
+def procrustes_align_centred_in_x_frame(Y, X):
+    """Centred, rotated, then moved onto X's mean."""
+    return procrustes_align_centred(Y, X) + X.mean(0)
 
 
 # -- learners' functions: wrong -------------------------------------------------------------------------------
@@ -286,6 +330,18 @@ def agreement_lenient(projected, teacher):
         return agreement(projected, teacher)
     except ValueError:
         return 0.0
+
+
+def align_scipy_standardised(Y, X):
+    from scipy.spatial import procrustes
+
+    return procrustes(X, Y)[1]  # both maps centred AND scaled to norm 1 before the rotation
+
+
+def align_centred_transposed(Y, X):
+    yc, xc = Y - Y.mean(0), X - X.mean(0)
+    u, _, vt = np.linalg.svd(yc.T @ xc)
+    return yc @ (u @ vt).T
 
 
 def align_lstsq(Y, X):
@@ -449,22 +505,30 @@ REFERENCES: dict[str, Reference] = {
         (Wrong("least squares", lambda env: {"procrustes_align": align_lstsq}, "changed the distances"),
          Wrong("transposed rotation", lambda env: {"procrustes_align": align_transposed}, "transpose"),
          Wrong("returns R", lambda env: {"procrustes_align": align_rotation_only}, "that is the rotation R"),
-         Wrong("returns Y", lambda env: {"procrustes_align": align_nothing}, "unchanged")),
+         Wrong("returns Y", lambda env: {"procrustes_align": align_nothing}, "unchanged"),
+         Wrong("centred and scaled (scipy.spatial.procrustes)", lambda env: {"procrustes_align": align_scipy_standardised},
+               "changed the distances"),
+         Wrong("centred, transposed rotation", lambda env: {"procrustes_align": align_centred_transposed}, "transpose")),
+        (Right("centres both maps first", lambda env: {"procrustes_align": procrustes_align_centred}),
+         Right("centres, rotates, moves onto X's mean", lambda env: {"procrustes_align": procrustes_align_centred_in_x_frame})),
     ),
     "ex04_churn": Reference(
         lambda env: {"pred_churn": "early"},
         (Wrong("predicts late", lambda env: {"pred_churn": "late"}, "but the measurement says"),
          Wrong("right words, other measurement", lambda env: {"pred_churn": "early",
                                                                "churn_measured": {"early": 0.3, "late": 0.31}},
-               "the measurement says \"same\"")),
+               "the measurement says \"same\""),
+         Wrong("measurement lost", lambda env: {"churn_measured": 0.3}, "experiment cell")),
     ),
     "ex04_temperature": Reference(
         lambda env: {"pred_temperature": "same"},
         (Wrong("predicts a change", lambda env: {"pred_temperature": "change"}, "increasing in s"),
          Wrong("right words, other measurement", lambda env: {
-             "pred_temperature": "same", "temperature_cues": {0.1: [3, 1], 1.0: [3, 9]}},
+             "pred_temperature": "same", "temperature_measured": {"sentences": 60, "m": 2, "changed": 3}},
              "the measurement says \"change\""),
-         Wrong("measurement lost", lambda env: {"temperature_cues": [3, 1]}, "experiment cell")),
+         Wrong("measurement lost", lambda env: {"temperature_measured": [3, 1]}, "experiment cell"),
+         Wrong("impossible count", lambda env: {"temperature_measured": {"sentences": 6, "m": 2, "changed": 9}},
+               "cannot be")),
     ),
     "ex04_k_tokens": Reference(
         lambda env: {"k_trained": 24, "why_k": "b"},

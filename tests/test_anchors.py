@@ -182,3 +182,33 @@ def test_anchor_fingerprint_and_derivation_version(tmp_path):
     meta.pop("derivation")
     (tmp_path / "a" / "anchors.json").write_text(json.dumps(meta))
     assert AnchorSet.load(tmp_path / "a").derivation == 1  # written before the refinement ran
+
+
+def test_lloyd_step_is_one_step_of_the_refinement():
+    """The public step: assign by cosine, normalised sums, an empty centre re-seeded on the worst-served
+    row; the same centres as one iteration of the library's loop, and the objective never rises."""
+    from ecr_lab.anchors import _spherical_lloyd, lloyd_step
+    from ecr_lab.vectors import l2_normalize
+
+    x, _ = clustered(k=4)
+    start = x[[0, 1, 2, 3]].copy()
+    new = lloyd_step(x, start)
+    assert new.shape == start.shape and new.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(new, axis=1), 1.0, atol=1e-5)
+    labels = (x @ start.T).argmax(1)
+    sums = np.stack([x[labels == j].sum(0) for j in range(4)])
+    np.testing.assert_allclose(new, l2_normalize(sums), atol=1e-5)
+    np.testing.assert_array_equal(new, _spherical_lloyd(x, start, max_iter=1, tol=-1.0)[0])
+
+    def objective(c):
+        return float((1 - (x @ c.T).max(1)).sum())
+
+    assert objective(new) <= objective(start) + 1e-4
+    # a 4th centre pointing away from every row owns none: it moves onto the worst-served row
+    away = l2_normalize(-x.mean(0, keepdims=True))
+    three = np.vstack([new[:3], away])
+    stepped = lloyd_step(x, three)
+    served = (x @ three.T).max(1)
+    np.testing.assert_allclose(stepped[3], x[served.argmin()], atol=1e-5)
+    with pytest.raises(ValueError, match="width"):
+        lloyd_step(x, start[:, :3])

@@ -175,7 +175,7 @@ def test_glossary_anchors_become_myst_targets():
     assert book.myst_targets(glossary).count(")=\n") == glossary.count('<a id="term-')
 
 
-def test_execute_runs_a_notebook_once_and_reuses_it(tmp_path):
+def test_execute_runs_a_notebook_once_and_reuses_it(tmp_path, monkeypatch):
     """The real path: nbclient runs the notebook with the `jupyter` renderer (JupyterChart, as
     viz.enable_offline does), keeps the widget state, and the book shows the chart."""
     nbs = tmp_path / "nbs"
@@ -201,3 +201,6 @@ def test_execute_runs_a_notebook_once_and_reuses_it(tmp_path):
     assert "step 2" in page and page.count(book.WIDGET_NOTE) == 1
     second = book.build(tmp_path / "site", notebooks_dir=nbs, readme=None, glossary=None, log=lambda *a: None)
     assert second.executed == {"01_run": "reused"}
+    key = book._cells_key(nbformat.read(nbs / "01_run.ipynb", as_version=4), "fast")
+    monkeypatch.setattr(book, "_library_hash", lambda: "another ecr_lab")  # the library changed
+    assert book._cells_key(nbformat.read(nbs / "01_run.ipynb", as_version=4), "fast") != key

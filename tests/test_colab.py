@@ -46,3 +46,12 @@ def test_expected_time_comes_from_measurements_only(tmp_path):
     path.write_text(json.dumps([1, 2]))
     with pytest.raises(ValueError, match="notebooks_suite.py"):
         colab.measured_times(path)
+
+
+def test_the_colab_packages_carry_the_pins_of_pyproject():
+    import tomllib
+
+    root = Path(__file__).resolve().parent.parent
+    deps = set(tomllib.loads((root / "pyproject.toml").read_text())["project"]["dependencies"])
+    assert set(colab.COLAB_PACKAGES) <= {d.split(";")[0].strip() for d in deps}
+    assert all(f'"{p}"' in colab.install_cell() for p in colab.COLAB_PACKAGES)

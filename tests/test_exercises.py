@@ -86,7 +86,13 @@ def test_learner_cells_run_and_say_not_attempted(name):
     assert isinstance(result, NotAttempted) and not passed(result)
     learner_vars = [v for v in EXERCISES[name].answers if v not in EXERCISES[name].measured]
     assert result.variable == learner_vars[0]
-    assert f"{name}: not attempted yet: set `{result.variable}` and run this cell again" in repr(result)
+    if EXERCISES[name].kind == "code":  # a function: the message says which bodies count as not written
+        assert result.function
+        assert (f"{name}: not attempted yet: write `{result.variable}` and run this cell again (a function whose "
+                "body is only `...`, `pass` or returns None counts as not written yet)") in repr(result)
+        assert "<code>pass</code>" in result._repr_html_()
+    else:
+        assert f"{name}: not attempted yet: set `{result.variable}` and run this cell again" in repr(result)
     assert "not attempted yet" in result._repr_html_()
 
 
@@ -101,10 +107,16 @@ def test_placeholders():
         """Docstring only."""
         ...  # your code here
 
-    def returns_none(X):
+    def passes(X):
         pass
 
-    assert exercises.is_placeholder(...) and exercises.is_placeholder(stub) and exercises.is_placeholder(returns_none)
+    def returns_none(X):
+        return None
+
+    assert exercises.is_placeholder(...) and exercises.is_placeholder(stub) and exercises.is_placeholder(passes)
+    assert exercises.is_placeholder(returns_none)
+    result = check("ex01_rank", {"effective_rank": returns_none})
+    assert isinstance(result, NotAttempted) and "returns None counts as not written yet" in result.message
     assert not exercises.is_placeholder(effective_rank) and not exercises.is_placeholder(None)
     assert not exercises.is_placeholder("...") and not exercises.is_placeholder(0)
 
@@ -133,6 +145,37 @@ def test_wrong_answer_fails_with_its_hint(name, wrong):
     feedback = [m.split("AssertionError: ", 1)[1] for m in messages.split("❌ Test case failed") if "AssertionError: " in m]
     assert feedback and all(len(f.strip()) > 40 for f in feedback), "a failure must explain, not just fail"
     assert not any(c in f for f in feedback for c in "<>"), "otter renders messages as HTML: no angle brackets"
+
+
+@pytest.mark.parametrize("name,right", [(n, r) for n in NAMES for r in REFERENCES[n].right],
+                         ids=lambda v: v if isinstance(v, str) else v.label)
+def test_other_right_answers_pass(name, right):
+    """Answers that differ from the reference but are right (e.g. Procrustes up to a translation)."""
+    env = _run_cells(name)
+    env.update(right.answers(env))
+    result = check(name, env)
+    assert passed(result), f"{name} / {right.label}: a right answer fails:\n{_messages(result)}"
+
+
+def test_procrustes_feedback_never_calls_a_better_rotation_not_the_best():
+    """A learner who centres both maps (as widgets.align_frames does) leaves a smaller residual than the
+    uncentred reference: that passes, and no rotation as good as the best is called "not the best one"."""
+    from exercise_solutions import procrustes_align_centred
+
+    from ecr_lab.exercises import nb04
+
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((25, 3))
+    y = x @ np.linalg.qr(rng.standard_normal((3, 3)))[0] + 0.3 + 0.05 * rng.standard_normal((25, 3))  # a shift too
+    nb04._align_case(procrustes_align_centred, y, x, "a shifted cloud")  # raises nothing
+
+    def rotated_a_bit(Y, X):  # a rotation, but not the best one
+        return procrustes_align_centred(Y, X) @ np.linalg.qr(np.eye(3) + 0.2 * np.ones((3, 3)))[0]
+
+    with pytest.raises(AssertionError, match="not the best one") as err:
+        nb04._align_case(rotated_a_bit, y, x, "a shifted cloud")
+    res, best = (float(v) for v in re.findall(r"at (\d+\.\d+) where (\d+\.\d+)", str(err.value))[0])
+    assert res > best
 
 
 def test_every_exercise_has_a_wrong_answer():
@@ -226,6 +269,31 @@ def test_cells_fit_the_notebook(notebook):
         json.loads(nbformat.writes(nb))
     else:
         assert present == mine, f"{notebook}: exercises missing from the notebook: {mine - present}"
+
+
+@pytest.mark.parametrize("notebook", exercises.NOTEBOOKS)
+def test_notebook_exercise_cells_are_the_cells_of_cells_py(notebook):
+    """Every exercise's cells in the notebook (prompt, learner cell with its tag, experiment cell) are, in
+    order and one after another, exactly the sources of ``ecr_lab.exercises.cells``, right after the cell
+    they follow (or after the previous exercise's cells that follow the same cell)."""
+    import nbformat
+
+    nb = nbformat.read(ROOT / "notebooks" / f"{notebook}.ipynb", as_version=4)
+    have = [(c.cell_type, c.source, tuple(c.metadata.get("tags", ()))) for c in nb.cells]
+    previous_end = {}
+    for ins in cells.insertions(notebook):
+        want = [(kind, source, tuple(tags)) for kind, source, tags in ins.cells()]
+        starts = [i for i, c in enumerate(have) if c == want[0]]
+        assert len(starts) == 1, f"{notebook}: the prompt of {ins.exercise} is {len(starts)} times in the notebook, " \
+                                 "as cells.py has it (edit cells.py, then the notebook)"
+        i = starts[0]
+        for j, (got, expected) in enumerate(zip(have[i:i + len(want)], want, strict=False)):
+            assert got == expected, f"{notebook}: cell {i + j} ({ins.exercise}) differs from cells.py"
+        assert len(have[i:i + len(want)]) == len(want), f"{notebook}: {ins.exercise} ends the notebook too early"
+        before = have[i - 1][1].split("\n", 1)[0]
+        assert previous_end.get(ins.after) == i or before == ins.after, \
+            f"{notebook}: {ins.exercise} does not follow the cell starting {ins.after!r}"
+        previous_end[ins.after] = i + len(want)
 
 
 def test_docs_in_sync():

@@ -130,6 +130,8 @@ def test_metric_table_colours_by_better_within_each_column():
     assert better[("b", "custom")] == 1.0  # unknown direction: by size
     labels = {r["metric"]: r["column"] for r in rows}
     assert labels == {"topic_probe": "topic_probe ↑", "anisotropy": "anisotropy ↓", "custom": "custom"}
+    flat = viz.metric_table_chart(table.assign(anisotropy=0.3)).to_dict()  # equal rows: mid-scale
+    assert {r["better"] for r in next(iter(flat["datasets"].values())) if r["metric"] == "anisotropy"} == {0.5}
     flipped = viz.metric_table_chart(table, direction={"topic_probe": "lower"}).to_dict()
     rows = next(iter(flipped["datasets"].values()))
     assert {r["space"]: r["better"] for r in rows if r["metric"] == "topic_probe"} == {"a": 1.0, "b": 0.0}

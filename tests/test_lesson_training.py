@@ -181,7 +181,11 @@ def test_gain_shares_pair_by_seed_and_refuse_a_share_of_no_gain():
     res = _results(seeds=(0, 1))
     res = res[~((res.condition == "kd") & (res.seed == 1))]  # KD ran for seed 0 only
     shares = lesson_training.gain_shares(res, metrics=("topic_probe",)).set_index("part")
-    assert shares.loc["KD's share", "seeds"] == 1 and shares.loc["whole gain", "seeds"] == 2
+    ladder = shares.loc[["whole gain", "KD's share", "ECR's share on top of KD"]]
+    assert (ladder.seeds == 1).all()  # the seeds all three share, so the shares add up to the whole
+    assert ladder.loc["KD's share", "difference"] + ladder.loc["ECR's share on top of KD", "difference"] == \
+        pytest.approx(ladder.loc["whole gain", "difference"])
+    assert shares.loc["beyond its cue alone", "seeds"] == 2
     flat = _results()
     flat.loc[(flat.view == "ecr_inference"), "value"] -= 0.2  # ECR+KD now below the baseline
     shares = lesson_training.gain_shares(flat, metrics=("topic_probe",)).set_index("part")

@@ -142,7 +142,6 @@ def _rotation(theta):
 
 
 def test_procrustes_align_undoes_rotations_and_reflections():
-    from ecr_lab.exercises.nb04 import reference_align
     from ecr_lab.widgets import procrustes_align
 
     rng = np.random.default_rng(0)
@@ -158,7 +157,8 @@ def test_procrustes_align_undoes_rotations_and_reflections():
     moved = procrustes_align(other, x)
     dist = lambda a: np.linalg.norm(a[:, None] - a[None], axis=-1)  # noqa: E731
     np.testing.assert_allclose(dist(moved), dist(other), atol=1e-10)
-    np.testing.assert_allclose(moved, reference_align(other, x), atol=1e-10)  # what exercise 4.1 asks for
+    u, _, vt = np.linalg.svd(other.T @ x)
+    np.testing.assert_allclose(moved, other @ (u @ vt), atol=1e-10)  # the recipe exercise 4.1 gives
     with pytest.raises(ValueError, match="same rows"):
         procrustes_align(x[:5], x)
 
@@ -250,6 +250,32 @@ def test_drift_dashboard_one_run_and_errors(two_runs, tmp_path):
         DriftDashboard(ecr, probe, baseline=ecr)
     with pytest.raises(ValueError, match="no out_dir"):
         DriftDashboard(SimpleNamespace(name="x", out_dir=None, evals=ecr.evals), probe)
+
+
+def test_drift_dashboard_churn_early_and_late_as_training_summary(two_runs):
+    """churn(): the mean knn_churn_prev of each half of training, per run, as training_summary reads it."""
+    from types import SimpleNamespace
+
+    from ecr_lab.evaluation import training_summary
+
+    baseline, ecr, probe = two_runs
+    ecr.evals = ecr.evals.assign(knn_churn_prev=[np.nan, 0.6, 0.2])  # steps 0, 10, 20: halves at 10
+    baseline.evals = baseline.evals.assign(knn_churn_prev=[np.nan, 0.5, 0.3, 0.1])  # steps 0 .. 30: halves at 15
+    dash = DriftDashboard(ecr, probe, baseline=baseline)
+    assert dash.churn() == pytest.approx({"early": 0.6, "late": 0.2})
+    assert dash.churn(ecr) == dash.churn("nano-ecr-s0") == dash.churn()
+    assert dash.churn("nano-baseline-s0") == pytest.approx({"early": 0.5, "late": 0.2})
+    for r in (ecr, baseline):
+        run = SimpleNamespace(history=pd.DataFrame({"step": range(8), "loss": np.linspace(3, 1, 8),
+                                                    "grad_norm": np.linspace(2, 1, 8)}), evals=r.evals)
+        summary = training_summary(run)
+        assert dash.churn(r.name) == pytest.approx({"early": summary["knn_churn_early"],
+                                                    "late": summary["knn_churn_late"]})
+    with pytest.raises(ValueError, match="no run 'other'"):
+        dash.churn("other")
+    ecr.evals = ecr.evals.drop(columns="knn_churn_prev")
+    with pytest.raises(ValueError, match="logged no knn_churn_prev"):
+        dash.churn()
 
 
 def test_metric_curves_one_line_per_run(two_runs):

@@ -10,10 +10,11 @@ In a notebook::
 
 :func:`check` reads the exercise's answer variables from the caller's globals (or ``env``). While
 any of them is missing or still ``...`` (the placeholder of the learner's notebook; for a function,
-a body that is only ``...``), it returns a :class:`NotAttempted` result instead of running the
-check, so a notebook without solutions runs to the end (nbmake). Otherwise it runs the exercise's
-otter test file (``checks/<name>.py``, exception-based format) through ``otter.Notebook.check``
-and returns otter's result, which renders pass/fail and each failing case's message.
+a body that is only ``...`` or ``pass``, or that only returns None), it returns a
+:class:`NotAttempted` result instead of running the check, so a notebook without solutions runs to
+the end (nbmake). Otherwise it runs the exercise's otter test file (``checks/<name>.py``,
+exception-based format) through ``otter.Notebook.check`` and returns otter's result, which renders
+pass/fail and each failing case's message.
 
 Why otter-grader: its checks run in the kernel as plain Python, so CI runs every check against its
 reference solution and a wrong answer (``tests/test_exercises.py``); nbgrader needs a course
@@ -32,6 +33,7 @@ import dis
 import html
 import inspect
 import random
+import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -60,7 +62,8 @@ _NOTHING = {"RESUME", "NOP", "CACHE", "LOAD_CONST", "RETURN_VALUE", "RETURN_CONS
 
 def is_placeholder(value: Any) -> bool:
     """True for the learner notebook's placeholders: ``...`` itself, or a function whose body is only
-    ``...`` (or ``pass``), with or without a docstring: it can only return None (or ``...``)."""
+    ``...`` or ``pass``, or only returns None (``return None``, ``return ...``), with or without a
+    docstring: it does nothing, so it counts as not written yet (:attr:`NotAttempted.message` says so)."""
     if value is Ellipsis:
         return True
     code = getattr(value, "__code__", None)
@@ -71,26 +74,38 @@ def is_placeholder(value: Any) -> bool:
         i.argval is None or i.argval is Ellipsis for i in ops if i.opname in ("LOAD_CONST", "RETURN_CONST"))
 
 
+#: what NotAttempted says about a function answer (is_placeholder's rule, in the learner's words)
+FUNCTION_PLACEHOLDER = ("a function whose body is only `...`, `pass` or returns None counts as not written "
+                        "yet")
+
+
 @dataclass(frozen=True)
 class NotAttempted:
-    """The result of a check whose answer ``variable`` is missing or still a placeholder."""
+    """The result of a check whose answer ``variable`` is missing or still a placeholder.
+
+    ``measured``: the variable is computed by an experiment cell; ``function``: the answer is a function
+    the learner writes (the message then says which bodies count as not written yet)."""
 
     name: str
     variable: str
     measured: bool = False
+    function: bool = False
 
     @property
     def message(self) -> str:
         if self.measured:
             return (f"{self.name}: not attempted yet: run the experiment cell that computes `{self.variable}`, "
                     "then this cell again")
+        if self.function:
+            return (f"{self.name}: not attempted yet: write `{self.variable}` and run this cell again "
+                    f"({FUNCTION_PLACEHOLDER})")
         return f"{self.name}: not attempted yet: set `{self.variable}` and run this cell again"
 
     def __repr__(self) -> str:
         return self.message
 
     def _repr_html_(self) -> str:
-        text = html.escape(self.message).replace(f"`{self.variable}`", f"<code>{self.variable}</code>")
+        text = re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(self.message))
         return f"<p>⏳ {text}</p>"
 
 
@@ -155,7 +170,9 @@ def check(name: str, env: dict[str, Any] | None = None):
         env = frame.f_back.f_globals if frame is not None and frame.f_back is not None else {}
     for var in ex.answers:
         if var not in env or is_placeholder(env[var]):
-            return NotAttempted(name, var, measured=var in ex.measured)
+            value = env.get(var)
+            return NotAttempted(name, var, measured=var in ex.measured,
+                                function=ex.kind == "code" or hasattr(value, "__code__"))
     result = _notebook().check(name, global_env=env)
     _, result_cls = _otter_classes()
     if type(result) is result_cls.__mro__[1]:  # exactly otter's ExceptionTestFile

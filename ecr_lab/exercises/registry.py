@@ -140,16 +140,16 @@ _ALL = (
     ),
     Exercise(
         "ex04_churn", "04_drift_widgets", "predict", ("pred_churn", "churn_measured"),
-        "Does the map change more between the first two checkpoints or between the last two (kNN churn)? "
-        "Predict, then run.",
+        "Does the map change more in the first half of training or in the second half (kNN churn between "
+        "successive checkpoints)? Predict, then run.",
         "measure drift between checkpoints and read it over training",
         measured=("churn_measured",), choices={"pred_churn": nb04.CHURN_CHOICES},
     ),
     Exercise(
-        "ex04_temperature", "04_drift_widgets", "predict", ("pred_temperature", "temperature_cues"),
+        "ex04_temperature", "04_drift_widgets", "predict", ("pred_temperature", "temperature_measured"),
         "Move the temperature from 0.1 to 1.0: do the student's top-m cues change? Predict, then run.",
         "say what temperature does to the scores and why it cannot change the cues",
-        measured=("temperature_cues",), choices={"pred_temperature": nb04.TEMPERATURE_CHOICES},
+        measured=("temperature_measured",), choices={"pred_temperature": nb04.TEMPERATURE_CHOICES},
     ),
     Exercise(
         "ex04_k_tokens", "04_drift_widgets", "interpret", ("k_trained", "why_k"),

@@ -13,5 +13,5 @@ name = "ex04_temperature"
 
 @test_case(name="ex04_temperature: prediction vs measurement",
            success_message="Your prediction matches the measurement.")
-def temperature_prediction(pred_temperature, temperature_cues):
-    nb04.temperature_prediction(pred_temperature, temperature_cues)
+def temperature_prediction(pred_temperature, temperature_measured):
+    nb04.temperature_prediction(pred_temperature, temperature_measured)
