@@ -230,21 +230,14 @@ def _interact_with_dashboards(page) -> None:
     assert expected["cues"] in shown and sentence in shown, (expected["cues"], shown)
 
 
-def test_book_pages_render_their_charts_offline(browser, tmp_path):
-    """``make book`` on tiny notebooks (tests/test_book.py writes them), served from 127.0.0.1:
-    every page opens without a console error and without a request off this machine, and every
-    chart container holds a drawn Vega view (``svg.marks``), from the site's own vega bundle."""
-    pytest.importorskip("myst_nb", reason='the book needs its extras: pip install -e ".[book]"')
-    pytest.importorskip("sphinx_book_theme", reason='the book needs its extras: pip install -e ".[book]"')
+def _serve_and_check_book(browser, site, pages: list[str], hover: str | None = None) -> dict[str, tuple[int, int]]:
+    """Serve ``site`` on 127.0.0.1 and open each of ``pages``: no console error, no request off this
+    machine, and every chart container holds a drawn Vega view (``svg.marks``). Returns
+    {page: (charts, drawn)}; on the ``hover`` page, hovering a point must show its tooltip."""
     import functools
     import http.server
     import threading
 
-    from test_book import build_tiny_book
-
-    result = build_tiny_book(tmp_path)
-    site = result.index.parent
-    pages = ["index.html", "docs/glossary.html"] + [str(p.relative_to(site)) for p in result.pages.values()]
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
     handler.log_message = lambda *a, **k: None
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -273,13 +266,13 @@ def test_book_pages_render_their_charts_offline(browser, tmp_path):
                     page.wait_for_function(
                         "n => document.querySelectorAll('div.ecr-vega[data-rendered]').length === n"
                         " && ![...document.querySelectorAll('div.ecr-vega')].some(d => d.dataset.rendered === 'pending')",
-                        arg=n, timeout=30_000)
+                        arg=n, timeout=60_000)
                 views = page.locator("div.ecr-vega[data-rendered='ok'] .vega-embed svg.marks").count()
                 drawn[rel] = (n, views)
                 assert views == n, f"{rel}: {views} of {n} charts drawn"
                 assert not errors, f"{rel}: console errors {errors}"
                 assert not remote, f"{rel}: requests off this machine {remote}"
-                if rel.endswith("01_tiny.html"):  # interactive: hovering a point shows its tooltip
+                if hover is not None and rel.endswith(hover):  # interactive: hovering a point shows its tooltip
                     page.locator("div.ecr-vega g.mark-symbol path").first.hover(force=True)
                     page.wait_for_selector("#vg-tooltip-element.visible", timeout=5_000)
                     assert "en" in page.locator("#vg-tooltip-element").inner_text()
@@ -289,4 +282,36 @@ def test_book_pages_render_their_charts_offline(browser, tmp_path):
     finally:
         server.shutdown()
         server.server_close()
+    return drawn
+
+
+def test_book_pages_render_their_charts_offline(browser, tmp_path):
+    """``make book`` on tiny notebooks (tests/test_book.py writes them), served from 127.0.0.1:
+    every page opens without a console error and without a request off this machine, and every
+    chart container holds a drawn Vega view (``svg.marks``), from the site's own vega bundle."""
+    pytest.importorskip("myst_nb", reason='the book needs its extras: pip install -e ".[book]"')
+    pytest.importorskip("sphinx_book_theme", reason='the book needs its extras: pip install -e ".[book]"')
+    from test_book import build_tiny_book
+
+    result = build_tiny_book(tmp_path)
+    site = result.index.parent
+    pages = ["index.html", "docs/glossary.html"] + [str(p.relative_to(site)) for p in result.pages.values()]
+    drawn = _serve_and_check_book(browser, site, pages, hover="01_tiny.html")
     assert drawn["notebooks/01_tiny.html"] == (1, 1) and drawn["notebooks/02_widgets.html"] == (2, 2), drawn
+
+
+def test_the_course_book_renders_every_chart(browser, tmp_path):
+    """``make book`` on the four real notebooks (executed here in the fast profile; the workspace
+    cache that the tests above filled makes it about a minute): every notebook page has charts and
+    every one of them is drawn, offline, with no console error."""
+    pytest.importorskip("myst_nb", reason='the book needs its extras: pip install -e ".[book]"')
+    pytest.importorskip("sphinx_book_theme", reason='the book needs its extras: pip install -e ".[book]"')
+    from ecr_lab import book
+
+    result = book.build(tmp_path / "site", stage=tmp_path / "stage", log=lambda *a: None)
+    site = result.index.parent
+    pages = {stem: str(p.relative_to(site)) for stem, p in result.pages.items()}
+    assert sorted(pages) == ["01_collapse", "02_anchors", "03_training", "04_drift_widgets"]
+    drawn = _serve_and_check_book(browser, site, ["index.html", "docs/glossary.html", *pages.values()])
+    for stem, rel in pages.items():
+        assert drawn[rel][0] >= 1, f"{stem}: no chart on its page"
