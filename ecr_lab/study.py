@@ -162,10 +162,14 @@ def run_study(profile: Profile | str | None = None, out: str | os.PathLike = "ec
     trained = [(preset, name, train_one(setup, preset, name, seed, out / "runs", progress=progress))
                for preset, name, seed in run_plan(profile, seeds, variants)]
     runs = [run for _, _, run in trained]
-    for preset, name, run in trained:
-        results.append(evaluate_splits(run, setup, kd_twin=kd_twin(run, runs)).assign(variant=name))
+    tables = out / "tables"  # one file per run and table: a stopped study resumes, nothing is evaluated twice
+    for preset, name, run in _progress(trained, "evaluating", progress):
+        twin = kd_twin(run, runs)
+        results.append(per_run_table(tables, "eval", run, lambda run=run, twin=twin: evaluate_splits(
+            run, setup, kd_twin=twin), twin).assign(variant=name))
         if preset == profile.student_presets[0] and name in ("ecr", "ecr_soft", "ecr+kd"):
-            projections.append(projection_variants(run, setup).assign(variant=name))
+            projections.append(per_run_table(tables, "projections", run,
+                                              lambda run=run: projection_variants(run, setup)).assign(variant=name))
     res = pd.concat(results, ignore_index=True)
     proj = pd.concat(projections, ignore_index=True) if projections else pd.DataFrame()
     km = pd.DataFrame()
@@ -175,7 +179,8 @@ def run_study(profile: Profile | str | None = None, out: str | os.PathLike = "ec
             prof_k = profile.replace(k_anchors=k, m_cues=m)
             setup_k = replace(setup, profile=prof_k) if k == profile.k_anchors else prepare(prof_k, seed=0)
             run = train_one(setup_k, profile.student_presets[0], "ecr", 0, out / f"runs_K{k}_m{m}", progress=progress)
-            rows.append(evaluate_splits(run, setup_k, overhead_texts=0).assign(variant=f"ecr K={k} m={m}"))
+            rows.append(per_run_table(tables, f"eval-K{k}-m{m}", run, lambda run=run, setup_k=setup_k: evaluate_splits(
+                run, setup_k, overhead_texts=0)).assign(variant=f"ecr K={k} m={m}"))
         default = res[(res.variant == "ecr") & (res.seed == 0) & (res.preset == profile.student_presets[0])]
         rows.append(default.assign(variant=f"ecr K={profile.k_anchors} m={profile.m_cues}"))  # the default, same footing
         km = pd.concat(rows, ignore_index=True)
@@ -188,6 +193,39 @@ def run_study(profile: Profile | str | None = None, out: str | os.PathLike = "ec
     (out / "wall_time_s.txt").write_text(f"{wall:.0f}\n")
     return {"results": res, "projections": proj, "km": km, "stress": st, "wall_time_s": wall, "setup": setup,
             "choices": choose_on_validation(res, proj, km)}
+
+
+#: bump when what :func:`evaluate_splits` or :func:`projection_variants` compute changes: the
+#: per-run tables a study cached under an older version are computed again, never reused
+EVALUATION_VERSION = 1
+
+
+def run_key(*runs) -> str:
+    """A short hash of saved runs (each one's ``final/run.json``: config, logs, the hash of its
+    sentences and the sha256 of its anchors) and :data:`EVALUATION_VERSION`: what a table computed
+    from them depends on. None entries are skipped."""
+    import hashlib
+
+    h = hashlib.sha256(str(EVALUATION_VERSION).encode())
+    for run in runs:
+        if run is not None:
+            h.update((Path(run.out_dir) / "final" / "run.json").read_bytes())
+    return h.hexdigest()[:16]
+
+
+def per_run_table(folder: Path, kind: str, run, compute: Callable[[], pd.DataFrame], *others) -> pd.DataFrame:
+    """``compute()`` for ``run``, cached as ``folder/<run>-<kind>-<key>.csv`` (key: :func:`run_key`
+    of ``run`` and ``others``, e.g. its KD twin), so a study that stops resumes where it was. A run
+    without an ``out_dir`` (not saved) is computed each time."""
+    if run.out_dir is None:
+        return compute()
+    return cached_frame(Path(folder) / f"{Path(run.out_dir).name}-{kind}-{run_key(run, *others)}.csv", compute)
+
+
+def _progress(items: list, desc: str, show: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(items, desc=desc, unit="run", disable=not show)
 
 
 # -- claim C3 needs a regime where training is unstable ------------------------------------------

@@ -112,7 +112,7 @@ def test_rows_of_and_probe_subset(corpus):
     assert corpus.frame.iloc[idx]["text"].tolist() == sub.texts
 
 
-def test_study_smoke(tmp_path, cache_root):
+def test_study_smoke(tmp_path, cache_root, monkeypatch):
     from ecr_lab.study import projection_table, run_study, variant_table
     from ecr_lab.tables import markdown_table
 
@@ -144,6 +144,19 @@ def test_study_smoke(tmp_path, cache_root):
     md = markdown_table(projection_table(proj))
     assert md.startswith("| variant | feature | method |") and "±" in md
     assert (tmp_path / "study.csv").exists()
+    # every run's tables are cached under a key of the saved run: a second study evaluates nothing
+    cached = sorted(p.name for p in (tmp_path / "tables").iterdir())
+    assert len([c for c in cached if "-eval-" in c]) == len(set(res.run)) and any("-projections-" in c for c in cached)
+    import ecr_lab.study as study_module
+
+    def refuse(*a, **k):
+        raise AssertionError("evaluated again")
+
+    monkeypatch.setattr(study_module, "evaluate_splits", refuse)
+    monkeypatch.setattr(study_module, "projection_variants", refuse)
+    again = run_study(TINY, tmp_path, seeds=1, variants=("baseline", "ecr", "ecr_soft"), km_sweep=False, stress=False,
+                      progress=False)
+    pd.testing.assert_frame_equal(again["results"], res)
 
 
 def test_pretrained_study_smoke_and_resume(tmp_path, cache_root, monkeypatch):
