@@ -57,3 +57,9 @@ def test_every_notebook_is_a_lesson(path):
     assert len(mine) >= 3 and mine <= checked, f"{path.name}: exercises without a check cell: {sorted(mine - checked)}"
     assert any(f'exercises.report("{path.stem}")' in src for src in code[-2:]), f"{path.name}: no check at the end"
     assert glossary.first_use_violations(path) == []
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_no_number_left_to_fill(path):
+    """Prose written before its numbers were measured carries ``{{NUM: ...}}`` placeholders; none may ship."""
+    assert "{{NUM" not in path.read_text(), f"{path.name}: a {{{{NUM: ...}}}} placeholder is left"
