@@ -53,6 +53,20 @@ def _rows(ids: dict, view: str, values: dict) -> list[dict]:
     return [{**ids, "view": view, "metric": k, "value": float(v)} for k, v in values.items()]
 
 
+def knn_churn_halves(evals: pd.DataFrame, name: str = "the run") -> dict[str, float]:
+    """``{"early", "late"}``: the mean ``knn_churn_prev`` of the evaluations at steps up to half the last
+    evaluated step, and of those after it (nan for a half with no logged value): the
+    ``knn_churn_early`` / ``knn_churn_late`` of :func:`training_summary` (claim C1 reads the late one).
+    ``evals``: a run's ``evals`` table (columns ``step`` and ``knn_churn_prev``)."""
+    if "knn_churn_prev" not in evals or not len(evals):
+        raise ValueError(f"{name}: its evaluations logged no knn_churn_prev; train it with an eval_set")
+    half = evals["step"].max() / 2
+    early = evals.loc[evals["step"] <= half, "knn_churn_prev"].dropna()
+    late = evals.loc[evals["step"] > half, "knn_churn_prev"].dropna()
+    return {"early": float(early.mean()) if len(early) else float("nan"),
+            "late": float(late.mean()) if len(late) else float("nan")}
+
+
 def training_summary(run) -> dict:
     """Stability (clipping state as configured) and drift over training, from the run's logs."""
     h = run.history
@@ -66,11 +80,8 @@ def training_summary(run) -> dict:
         if late["drift_cka_prev"].notna().any():
             out["drift_late"] = float(late["drift_cka_prev"].mean())
         if "knn_churn_prev" in ev:  # neighbourhood churn between evaluations: early half vs late half
-            early = ev[ev["step"] <= ev["step"].max() / 2]["knn_churn_prev"].dropna()
-            if late["knn_churn_prev"].notna().any():
-                out["knn_churn_late"] = float(late["knn_churn_prev"].mean())
-            if len(early):
-                out["knn_churn_early"] = float(early.mean())
+            halves = knn_churn_halves(ev)
+            out.update({f"knn_churn_{k}": halves[k] for k in ("late", "early") if not np.isnan(halves[k])})
         out["drift_to_teacher"] = float(1 - ev["cka_to_teacher"].iloc[-1]) if "cka_to_teacher" in ev else float("nan")
     return out
 

@@ -33,6 +33,7 @@ from scipy.linalg import orthogonal_procrustes
 from . import viz
 from .anchors import derive_anchors
 from .control_tokens import cue_token
+from .evaluation import knn_churn_halves
 from .projection import AnchorProjector, softmax
 
 #: Unicode script words (from character names) of the bundled corpus's languages
@@ -125,20 +126,6 @@ def metric_curves(evals: Mapping[str, pd.DataFrame], metric: str, marker_step: i
         return line.properties(width=380, height=200)
     rule = alt.Chart(pd.DataFrame({"step": [marker_step]})).mark_rule(color="crimson", strokeWidth=2).encode(x="step:Q")
     return (line + rule).properties(width=380, height=200)
-
-
-def knn_churn_halves(evals: pd.DataFrame, name: str = "the run") -> dict[str, float]:
-    """``{"early", "late"}``: the mean ``knn_churn_prev`` of the evaluations at steps up to half the last
-    evaluated step, and of those after it (nan for a half with no logged value), as
-    :func:`ecr_lab.evaluation.training_summary` computes ``knn_churn_early`` / ``knn_churn_late``.
-    ``evals``: a run's ``evals`` table (columns ``step`` and ``knn_churn_prev``)."""
-    if "knn_churn_prev" not in evals or not len(evals):
-        raise ValueError(f"{name}: its evaluations logged no knn_churn_prev; train it with an eval_set")
-    half = evals["step"].max() / 2
-    early = evals.loc[evals["step"] <= half, "knn_churn_prev"].dropna()
-    late = evals.loc[evals["step"] > half, "knn_churn_prev"].dropna()
-    return {"early": float(early.mean()) if len(early) else float("nan"),
-            "late": float(late.mean()) if len(late) else float("nan")}
 
 
 def _replace_chart(out: W.Output, chart) -> None:

@@ -167,7 +167,7 @@ class FakeDrift:
         return self._emb[step]
 
     def churn(self, run=None) -> dict[str, float]:
-        from ecr_lab.widgets import knn_churn_halves
+        from ecr_lab.evaluation import knn_churn_halves
 
         return knn_churn_halves(self.evals)
 
