@@ -163,7 +163,9 @@ def run_study(profile: Profile | str | None = None, out: str | os.PathLike = "ec
                for preset, name, seed in run_plan(profile, seeds, variants)]
     runs = [run for _, _, run in trained]
     tables = out / "tables"  # one file per run and table: a stopped study resumes, nothing is evaluated twice
-    for preset, name, run in _progress(trained, "evaluating", progress):
+    from tqdm.auto import tqdm
+
+    for preset, name, run in tqdm(trained, desc="evaluating", unit="run", disable=not progress):
         twin = kd_twin(run, runs)
         results.append(per_run_table(tables, "eval", run, lambda run=run, twin=twin: evaluate_splits(
             run, setup, kd_twin=twin), twin).assign(variant=name))
@@ -220,12 +222,6 @@ def per_run_table(folder: Path, kind: str, run, compute: Callable[[], pd.DataFra
     if run.out_dir is None:
         return compute()
     return cached_frame(Path(folder) / f"{Path(run.out_dir).name}-{kind}-{run_key(run, *others)}.csv", compute)
-
-
-def _progress(items: list, desc: str, show: bool):
-    from tqdm.auto import tqdm
-
-    return tqdm(items, desc=desc, unit="run", disable=not show)
 
 
 # -- claim C3 needs a regime where training is unstable ------------------------------------------
