@@ -26,7 +26,10 @@ def test_profile_from_env_and_argument(monkeypatch):
 
 
 def test_profile_autodetect(monkeypatch):
+    # start neutral: this test may itself run under CI (CI=true) or in Colab
     monkeypatch.delenv("ECR_LAB_PROFILE", raising=False)
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.setattr(config, "in_colab", lambda: False)
     monkeypatch.setattr(config, "cuda_available", lambda: True)
     assert config.get_profile().name == "gpu"
     monkeypatch.setattr(config, "cuda_available", lambda: False)
