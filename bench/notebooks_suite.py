@@ -6,9 +6,7 @@ Targets: under 3 minutes and under 3 GiB each on 2 cores. The times are also wri
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -16,17 +14,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import headline, show  # noqa: E402
 
+from ecr_lab.warm import execute_timed, find_notebooks  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
-RUNNER = r"""
-import json, resource, sys, time, nbformat
-from nbclient import NotebookClient
-nb = nbformat.read(sys.argv[1], as_version=4)
-t0 = time.perf_counter()
-NotebookClient(nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": sys.argv[2]}}).execute()
-wall = time.perf_counter() - t0
-peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # the kernel (largest child)
-print(json.dumps({"wall_s": wall, "peak_gib": peak_kib / 2**20}))
-"""
 
 
 def main() -> None:
@@ -34,10 +24,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as cache:
         env = dict(os.environ, ECR_LAB_PROFILE="fast", ECR_LAB_CACHE=cache)
         for phase in ("cold", "warm"):
-            for nb in sorted((ROOT / "notebooks").glob("*.ipynb")):
-                out = subprocess.run([sys.executable, "-c", RUNNER, str(nb), str(nb.parent)], env=env,
-                                     capture_output=True, text=True, check=True)
-                r = json.loads(out.stdout.strip().splitlines()[-1])
+            for nb in find_notebooks(ROOT / "notebooks"):
+                r = execute_timed(nb, env, timeout=900)
                 rows.append({"notebook": nb.stem, "phase": phase, **r})
     from ecr_lab.colab import write_times
     from ecr_lab.config import get_device

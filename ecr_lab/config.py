@@ -242,14 +242,78 @@ def cuda_has_bf16_tensor_cores() -> bool:
     return torch.cuda.get_device_capability()[0] >= 8
 
 
+#: the stamp a cache folder carries: which ecr_lab built it (a cache from another version is refused)
+CACHE_STAMP = "ecr_lab_cache.json"
+#: bump when the layout of the cache folder changes
+CACHE_FORMAT = 1
+
+
+class CacheVersionError(RuntimeError):
+    """The cache folder was built by another version of ecr_lab (or before caches carried a stamp)."""
+
+
+def cache_root() -> Path:
+    """The cache folder's path, not created: ``$ECR_LAB_CACHE`` when set, else ``~/.cache/ecr_lab``."""
+    root = os.environ.get("ECR_LAB_CACHE")
+    return Path(root).expanduser() if root else Path.home() / ".cache" / "ecr_lab"
+
+
+def _this_stamp() -> dict:
+    from . import __version__
+
+    return {"format": CACHE_FORMAT, "ecr_lab": __version__}
+
+
+def cache_problem(path: str | os.PathLike | None = None) -> str | None:
+    """Why the cache folder at ``path`` (default :func:`cache_root`) cannot be used, or None when it
+    is missing, empty, or stamped by this version of ecr_lab. The message names the fix."""
+    import json
+
+    path = Path(path) if path is not None else cache_root()
+    if not path.exists() or not any(path.iterdir()):
+        return None
+    stamp_file = path / CACHE_STAMP
+    fix = (f"delete it (rm -rf {path}) and rebuild it with `make warm` (or `ecr-lab warm`), or point "
+           f"ECR_LAB_CACHE at another folder")
+    if not stamp_file.exists():
+        return f"the cache {path} has no {CACHE_STAMP}: it was built before caches carried a version; {fix}"
+    try:
+        stamp = json.loads(stamp_file.read_text())
+        built_by = stamp["ecr_lab"], stamp["format"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        return f"the cache stamp {stamp_file} is unreadable ({err}); {fix}"
+    this = _this_stamp()
+    if built_by != (this["ecr_lab"], this["format"]):
+        return (f"the cache {path} was built by ecr_lab {built_by[0]} (cache format {built_by[1]}); this is "
+                f"ecr_lab {this['ecr_lab']} (format {this['format']}): its embeddings, anchors and runs are "
+                f"not reused; {fix}")
+    return None
+
+
+def stamp_cache(path: str | os.PathLike) -> Path:
+    """Write this version's stamp into the cache folder ``path`` (created if needed)."""
+    import json
+
+    from ._io import atomic_write_bytes
+
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    return atomic_write_bytes(path / CACHE_STAMP, json.dumps(_this_stamp()).encode())
+
+
 def cache_dir() -> Path:
     """Where expensive results (teacher embeddings, trained runs) are cached.
 
-    ``$ECR_LAB_CACHE`` when set, else ``~/.cache/ecr_lab``.
+    ``$ECR_LAB_CACHE`` when set, else ``~/.cache/ecr_lab``. The folder carries a stamp of the
+    ecr_lab version that built it (:data:`CACHE_STAMP`); one built by another version raises
+    :class:`CacheVersionError` naming the fix, so a copied cache is never silently reused.
     """
-    root = os.environ.get("ECR_LAB_CACHE")
-    path = Path(root).expanduser() if root else Path.home() / ".cache" / "ecr_lab"
-    path.mkdir(parents=True, exist_ok=True)
+    path = cache_root()
+    problem = cache_problem(path)
+    if problem is not None:
+        raise CacheVersionError(problem)
+    if not (path / CACHE_STAMP).exists():
+        stamp_cache(path)
     return path
 
 

@@ -12,8 +12,11 @@ os.environ.setdefault("ECR_LAB_PROFILE", "fast")
 
 @pytest.fixture(scope="session")
 def cache_root(tmp_path_factory):
+    from ecr_lab.config import stamp_cache
+
     path = tmp_path_factory.mktemp("ecr_cache")
     os.environ["ECR_LAB_CACHE"] = str(path)
+    stamp_cache(path)  # fixtures write into sub-folders before anything calls cache_dir()
     return path
 
 

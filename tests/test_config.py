@@ -153,3 +153,24 @@ def test_auto_precision_on_gpus(monkeypatch, capability, expected):
     monkeypatch.setattr(config, "cuda_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *a: capability)
     assert config.resolve_mixed_precision("auto") == expected
+
+
+def test_cache_is_stamped_and_a_cache_from_another_version_is_refused(tmp_path, monkeypatch):
+    import json
+
+    monkeypatch.setenv("ECR_LAB_CACHE", str(tmp_path / "cache"))
+    path = config.cache_dir()  # new folder: created and stamped with this version
+    stamp = json.loads((path / config.CACHE_STAMP).read_text())
+    assert stamp == {"format": config.CACHE_FORMAT, "ecr_lab": __import__("ecr_lab").__version__}
+    assert config.cache_problem() is None and config.cache_dir() == path
+    (path / "embeddings").mkdir()
+    (path / config.CACHE_STAMP).write_text(json.dumps({"format": 1, "ecr_lab": "0.0.1"}))  # copied from elsewhere
+    with pytest.raises(config.CacheVersionError, match=r"built by ecr_lab 0\.0\.1.*make warm"):
+        config.cache_dir()
+    (path / config.CACHE_STAMP).unlink()  # a cache from before stamps: refused too, never reused
+    with pytest.raises(config.CacheVersionError, match="before caches carried a version"):
+        config.cache_dir()
+    (path / config.CACHE_STAMP).write_text("{not json")
+    assert "unreadable" in config.cache_problem(path)
+    config.stamp_cache(path)
+    assert config.cache_dir() == path
