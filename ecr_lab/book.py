@@ -312,6 +312,7 @@ def _readme_section(readme: Path, title: str) -> str:
 def build(out: str | os.PathLike = "build/book", execute: bool = True,
           notebooks_dir: str | os.PathLike = ROOT / "notebooks", *,
           glossary: str | os.PathLike | None = ROOT / "docs" / "glossary.md",
+          guides: tuple[str | os.PathLike, ...] = (ROOT / "docs" / "workshop.md",),
           readme: str | os.PathLike | None = ROOT / "README.md",
           stage: str | os.PathLike | None = None, conf_dir: str | os.PathLike = BOOK_CONF,
           profile: str | None = None, timeout: int = 1800, strict: bool = False,
@@ -375,12 +376,25 @@ def build(out: str | os.PathLike = "build/book", execute: bool = True,
     runs = ", ".join(f"`{name}` {what}" for name, what in how.items())
     index += (f"\n\n---\n\n*How this book was made*: {runs}; profile `{key_profile or 'auto'}`; "
               "built offline by `make book` (`python -m ecr_lab.book`).\n")
-    _write_if_changed(src / "index.md", index)
+    reference = []  # the Reference part of the table of contents: the pages this build has
     glossary_dest = src / "docs" / "glossary.md"
     if glossary and Path(glossary).exists():
         _write_if_changed(glossary_dest, myst_targets(Path(glossary).read_text()))
+        reference.append("docs/glossary")
     else:
         glossary_dest.unlink(missing_ok=True)
+    for guide in guides:
+        if Path(guide).exists():
+            _write_if_changed(src / "docs" / Path(guide).name, Path(guide).read_text())
+            reference.append(f"docs/{Path(guide).stem}")
+    for old in (src / "docs").glob("*.md") if (src / "docs").exists() else []:
+        if f"docs/{old.stem}" not in reference:
+            old.unlink()
+    if reference:
+        toc = "\n".join(reference)
+        index = index.replace("<!-- Reference pages -->",
+                              f"```{{toctree}}\n:caption: Reference\n:maxdepth: 1\n\n{toc}\n```")
+    _write_if_changed(src / "index.md", index.replace("<!-- Reference pages -->", ""))
 
     log(f"sphinx-build -> {out}")
     warnings_file = stage / "sphinx-warnings.txt"

@@ -14,9 +14,16 @@
                       every variant and projection step over seeds, chosen on validation, reported on
                       test, with claim C3 in a stress regime (the README's results section);
                       --pretrained: SmolLM2-135M instead, full fine-tuning vs cue rows + top layers
+    ecr-lab warm [--profile P] [--notebooks DIR]
+                      the workspace cache every notebook shares (teacher embeddings, anchors, trained
+                      runs), built once in $ECR_LAB_CACHE; prints cold vs warm time per notebook
     ecr-lab ceiling [--markdown] [--write PATH]
                       the offline teacher's ceiling on the bundled corpus (JSON; --write
                       data/README.md rewrites the datasheet's table)
+    ecr-lab doctor [--quick]
+                      is this install ready? versions, profile, device, cache, offline teacher and
+                      SmolLM2, offline charts, widget manager, each with its fix; exit 1 on a problem
+                      (--quick: find SmolLM2's file, do not load it)
 """
 
 from __future__ import annotations
@@ -111,6 +118,29 @@ def cmd_ceiling(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_warm(args: argparse.Namespace) -> int:
+    """``ecr-lab warm``: every notebook twice against the cache folder; prints cold vs warm times."""
+    from .config import CacheVersionError
+    from .warm import summary, warm
+
+    try:
+        table = warm(args.profile, args.notebooks)
+    except (CacheVersionError, FileNotFoundError, RuntimeError) as e:
+        print(f"ecr-lab warm: error: {e}", file=sys.stderr)
+        return 1
+    from .config import cache_dir
+
+    print(summary(table, cache_dir()))
+    return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """``ecr-lab doctor``: every check of :mod:`ecr_lab.doctor` with its fix; 1 when one failed."""
+    from .doctor import main
+
+    return main(quick=args.quick)
+
+
 def cmd_lab(args: argparse.Namespace) -> int:
     """``ecr-lab lab``: JupyterLab on the notebooks (``make lab``); see :mod:`ecr_lab.lab`."""
     from . import lab
@@ -164,12 +194,20 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--pretrained", action="store_true",
                     help="study SmolLM2-135M instead: full fine-tuning vs cue rows + top layers, with and without ECR+KD")
     st.set_defaults(fn=cmd_study)
+    w = sub.add_parser("warm", help="build the workspace cache the notebooks share, once (make warm); "
+                       "prints cold vs warm time per notebook")
+    w.add_argument("--profile", choices=("fast", "full", "gpu"), default="fast")
+    w.add_argument("--notebooks", default="notebooks", metavar="DIR", help="folder of the numbered notebooks")
+    w.set_defaults(fn=cmd_warm)
     c = sub.add_parser("ceiling", help="the offline teacher's ceiling on the bundled corpus")
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--markdown", action="store_true", help="print the datasheet's table instead of JSON")
     c.add_argument("--write", metavar="PATH", default=None,
                    help="rewrite the ceiling block of that datasheet (e.g. data/README.md)")
     c.set_defaults(fn=cmd_ceiling)
+    dr = sub.add_parser("doctor", help="is this install ready? each check with its fix (exit 1 on a problem)")
+    dr.add_argument("--quick", action="store_true", help="do not load SmolLM2 (~20 s), only find its GGUF file")
+    dr.set_defaults(fn=cmd_doctor)
     # Every argument after `lab` goes to ecr_lab.lab.main, which reads --notebooks and hands the
     # rest to JupyterLab. prefix_chars="+" keeps this subparser from reading `--no-browser` etc. as
     # unknown options of its own (REMAINDER alone rejects a leading option).

@@ -91,9 +91,12 @@ def write_tiny_notebooks(folder: Path) -> Path:
 
 
 def build_tiny_book(tmp: Path) -> book.BookResult:
-    """The book of :func:`write_tiny_notebooks` (no execution, Sphinx warnings are errors)."""
+    """The book of :func:`write_tiny_notebooks` and a one-page guide (no execution, Sphinx warnings
+    are errors)."""
+    guide = tmp / "guide.md"
+    guide.write_text("# A guide\n\nFor the instructor: see [notebook 01](../notebooks/01_tiny.ipynb).\n")
     return book.build(tmp / "site", execute=False, notebooks_dir=write_tiny_notebooks(tmp / "nbs"),
-                      readme=None, strict=True, log=lambda *a: None)
+                      readme=None, strict=True, guides=(guide, tmp / "missing.md"), log=lambda *a: None)
 
 
 @pytest.fixture(scope="module")
@@ -117,8 +120,11 @@ def test_a_page_per_notebook_the_glossary_and_an_index(tiny):
     assert tiny.executed == {"01_tiny": "as saved", "02_widgets": "as saved"}
     assert tiny.warnings == []
     index = _html(tiny.index)
-    for target in ("notebooks/01_tiny.html", "notebooks/02_widgets.html", "docs/glossary.html"):
+    for target in ("notebooks/01_tiny.html", "notebooks/02_widgets.html", "docs/glossary.html", "docs/guide.html"):
         assert f'href="{target}' in index, target
+    guide = _html(tiny.index.parent / "docs" / "guide.html")  # a guide page (the workshop's), links resolved
+    assert "For the instructor" in guide and 'href="../notebooks/01_tiny.html"' in guide
+    assert not (tiny.index.parent / "docs" / "missing.html").exists()
     glossary = _html(tiny.index.parent / "docs" / "glossary.html")
     assert 'id="term-probe"' in glossary and "Glossary" in glossary
     # the notebook's links into the glossary (text and a Markdown output) resolve to its anchors
@@ -194,12 +200,12 @@ def test_execute_runs_a_notebook_once_and_reuses_it(tmp_path, monkeypatch):
             "W.VBox([W.IntSlider(description='step', value=2), out])")])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, nbs / "01_run.ipynb")
-    first = book.build(tmp_path / "site", notebooks_dir=nbs, readme=None, glossary=None, log=lambda *a: None)
+    first = book.build(tmp_path / "site", notebooks_dir=nbs, readme=None, glossary=None, guides=(), log=lambda *a: None)
     assert first.executed == {"01_run": "executed"}
     page = _html(first.pages["01_run"])
     assert [s["title"] for s in _chart_specs(page)] == ["run here", "in a dashboard"]
     assert "step 2" in page and page.count(book.WIDGET_NOTE) == 1
-    second = book.build(tmp_path / "site", notebooks_dir=nbs, readme=None, glossary=None, log=lambda *a: None)
+    second = book.build(tmp_path / "site", notebooks_dir=nbs, readme=None, glossary=None, guides=(), log=lambda *a: None)
     assert second.executed == {"01_run": "reused"}
     key = book._cells_key(nbformat.read(nbs / "01_run.ipynb", as_version=4), "fast")
     monkeypatch.setattr(book, "_library_hash", lambda: "another ecr_lab")  # the library changed
