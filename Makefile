@@ -1,4 +1,4 @@
-# ecr_lab: one virtual environment, three jobs. See README.md.
+# ecr_lab: one virtual environment; the jobs below. See README.md.
 #   make lab    set up .venv and open JupyterLab on notebooks/
 #   make demo   set up .venv and run the headless pipeline on the embedded default
 #   make test   set up .venv (+ dev and book extras) and run the whole test suite, notebooks included

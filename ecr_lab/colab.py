@@ -1,5 +1,5 @@
-"""Running the notebooks in Colab: the one install cell they share, pinned in one place, and the
-time each notebook is expected to take under a profile.
+"""Running the notebooks in Colab or on Binder: the one install cell they share and the Binder link,
+pinned in one place, and the time each notebook is expected to take under a profile.
 
 :data:`INSTALL_REF` is the one place the Colab install target is pinned: the release tag of this
 version. Every notebook's first code cell is exactly :func:`install_cell` (a test checks it), so a
@@ -45,6 +45,18 @@ def install_cell(ref: str = INSTALL_REF) -> str:
         "\n"
         "    output.enable_custom_widget_manager()  # the dashboards are ipywidgets 8: Colab shows them through this"
     )
+
+
+def binder_url(ref: str = INSTALL_REF, path: str = "notebooks") -> str:
+    """The mybinder.org link that builds this repository at ``ref`` from ``binder/`` (repo2docker)
+    and opens JupyterLab on ``path``: the same pin as the Colab cell."""
+    owner_repo = REPO.removeprefix("https://github.com/")
+    return f"https://mybinder.org/v2/gh/{owner_repo}/{ref}?urlpath=lab/tree/{path}"
+
+
+def binder_badge(ref: str = INSTALL_REF) -> str:
+    """The README's Launch-Binder badge (Markdown) for :func:`binder_url`."""
+    return f"[![Binder](https://mybinder.org/badge_logo.svg)]({binder_url(ref)})"
 
 
 def measured_times(path: str | Path = TIMES_FILE) -> dict:

@@ -94,3 +94,15 @@ def test_scripts_are_executable_bash():
         assert os.access(path, os.X_OK), f"binder/{name} must be executable (chmod +x, committed as 100755)"
         assert path.read_text().startswith("#!/bin/bash\n"), f"binder/{name} needs its shebang"
     assert "set -euo pipefail" in (BINDER / "postBuild").read_text(), "a failed step must fail the image build"
+
+
+def test_readme_binder_badge_is_the_pinned_one():
+    """The README's badge launches the same tag the Colab cell installs, on the notebooks folder."""
+    from ecr_lab import colab
+
+    readme = (ROOT / "README.md").read_text()
+    assert colab.binder_badge() in readme, "regenerate the README's Binder badge from ecr_lab.colab.binder_badge()"
+    url = colab.binder_url()
+    assert url.startswith("https://mybinder.org/v2/gh/") and f"/{colab.INSTALL_REF}?" in url
+    assert url.endswith("urlpath=lab/tree/notebooks")
+    assert (ROOT / "notebooks").is_dir()
