@@ -4,6 +4,7 @@
 #   make test   set up .venv (+ dev and book extras) and run the whole test suite, notebooks included
 #   make book   set up .venv (+ dev and book extras) and build the course as a static site (offline)
 #   make warm   set up .venv and build the workspace cache the notebooks share (ecr-lab warm)
+#   make doctor set up .venv and check the install, naming the fix for each problem (ecr-lab doctor)
 #   make wheelhouse [WHEELHOUSE_DIR=wheelhouse]   download every wheel the install needs (CPU torch
 #               included) into one folder; then `make lab WHEELHOUSE=wheelhouse` installs with no network
 PYTHON ?= python3
@@ -18,7 +19,7 @@ LAB_ARGS ?=
 WHEELHOUSE ?=
 FROM_WHEELHOUSE := $(if $(WHEELHOUSE),--no-index --find-links $(abspath $(WHEELHOUSE)))
 
-.PHONY: lab demo test book bench warm wheelhouse install install-dev install-book browser clean
+.PHONY: lab demo test book bench warm doctor wheelhouse install install-dev install-book browser clean
 
 # torch==2.13.0 goes first, alone: any other spec (or a dependency pulling torch in before it is
 # installed) downloads several GB of CUDA packages. Everything after only finds it satisfied.
@@ -53,6 +54,11 @@ demo: install
 # Builds the workspace cache the notebooks share, once, and prints cold vs warm times per notebook.
 warm: install
 	$(VENV)/bin/ecr-lab warm --profile $(PROFILE)
+
+# Checks the install (versions, profile, device, cache, teacher, SmolLM2, charts, widgets), each
+# problem with its fix.
+doctor: install
+	$(VENV)/bin/ecr-lab doctor
 
 # The browser test drives JupyterLab in Debian's Chromium (never a downloaded browser). Installed
 # when missing and apt-get is usable (root, as on CI); otherwise that one test is skipped.

@@ -14,7 +14,7 @@
                       every variant and projection step over seeds, chosen on validation, reported on
                       test, with claim C3 in a stress regime (the README's results section);
                       --pretrained: SmolLM2-135M instead, full fine-tuning vs cue rows + top layers
-    ecr-lab warm [--profile P] [--notebooks DIR]
+    ecr-lab warm [--profile P] [--notebooks DIR] [--once]
                       the workspace cache every notebook shares (teacher embeddings, anchors, trained
                       runs), built once in $ECR_LAB_CACHE; prints cold vs warm time per notebook
     ecr-lab ceiling [--markdown] [--write PATH]
@@ -124,7 +124,7 @@ def cmd_warm(args: argparse.Namespace) -> int:
     from .warm import summary, warm
 
     try:
-        table = warm(args.profile, args.notebooks)
+        table = warm(args.profile, args.notebooks, once=args.once)
     except (CacheVersionError, FileNotFoundError, RuntimeError) as e:
         print(f"ecr-lab warm: error: {e}", file=sys.stderr)
         return 1
@@ -198,6 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "prints cold vs warm time per notebook")
     w.add_argument("--profile", choices=("fast", "full", "gpu"), default="fast")
     w.add_argument("--notebooks", default="notebooks", metavar="DIR", help="folder of the numbered notebooks")
+    w.add_argument("--once", action="store_true",
+                   help="build the cache only: no second, timing run of each notebook (e.g. in an image build)")
     w.set_defaults(fn=cmd_warm)
     c = sub.add_parser("ceiling", help="the offline teacher's ceiling on the bundled corpus")
     c.add_argument("--seed", type=int, default=0)
@@ -206,7 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="rewrite the ceiling block of that datasheet (e.g. data/README.md)")
     c.set_defaults(fn=cmd_ceiling)
     dr = sub.add_parser("doctor", help="is this install ready? each check with its fix (exit 1 on a problem)")
-    dr.add_argument("--quick", action="store_true", help="do not load SmolLM2 (~20 s), only find its GGUF file")
+    dr.add_argument("--quick", action="store_true", help="do not load SmolLM2 (20-60 s on 2 cores), only find its GGUF file")
     dr.set_defaults(fn=cmd_doctor)
     # Every argument after `lab` goes to ecr_lab.lab.main, which reads --notebooks and hands the
     # rest to JupyterLab. prefix_chars="+" keeps this subparser from reading `--no-browser` etc. as

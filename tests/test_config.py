@@ -174,3 +174,35 @@ def test_cache_is_stamped_and_a_cache_from_another_version_is_refused(tmp_path, 
     assert "unreadable" in config.cache_problem(path)
     config.stamp_cache(path)
     assert config.cache_dir() == path
+
+
+def test_cache_problem_tells_a_foreign_folder_from_an_old_cache(tmp_path):
+    """A folder that is no ecr_lab cache (the USB stick's root, a home folder) is never told to be
+    deleted; an old cache's fix quotes its path; a stamp being written (a hidden temporary file)
+    does not make a new folder look unstamped; a file is not a folder."""
+    import shlex
+
+    stick = tmp_path / "usb stick"
+    stick.mkdir()
+    (stick / "slides.pdf").write_bytes(b"%PDF")
+    problem = config.cache_problem(stick)
+    assert "is not an ecr_lab cache" in problem and "rm -rf" not in problem
+    (stick / "workspace").mkdir()
+    problem = config.cache_problem(stick)
+    assert "before caches carried a version" in problem and f"rm -rf {shlex.quote(str(stick))}" in problem
+    new = tmp_path / "new"
+    new.mkdir()
+    (new / f".{config.CACHE_STAMP}.1234.tmp").write_text("{}")  # another process is stamping it
+    assert config.cache_problem(new) is None
+    a_file = tmp_path / "cache.txt"
+    a_file.write_text("x")
+    assert "is a file, not a folder" in config.cache_problem(a_file)
+
+
+def test_cache_root_is_absolute_and_exported_absolute(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ECR_LAB_CACHE", "rel/cache")
+    assert config.cache_root() == tmp_path / "rel" / "cache"
+    env = config.export_cache_root({"ECR_LAB_CACHE": "rel/cache", "OTHER": "1"})
+    assert env == {"ECR_LAB_CACHE": str(tmp_path / "rel" / "cache"), "OTHER": "1"}
+    assert config.export_cache_root({"OTHER": "1"}) == {"OTHER": "1"}

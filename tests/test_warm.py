@@ -14,7 +14,7 @@ _BUILD = """
 import os, pathlib, time
 ws = pathlib.Path(os.environ["ECR_LAB_CACHE"]) / "workspace" / os.environ["ECR_LAB_PROFILE"] / "runs" / "toy"
 if not (ws / "final" / "run.json").exists():
-    time.sleep(1.5)  # the expensive part, skipped once cached
+    time.sleep(3.0)  # the expensive part, skipped once cached
     (ws / "final").mkdir(parents=True)
     (ws / "final" / "run.json").write_text("{}")
 """
@@ -42,16 +42,38 @@ def test_warm_builds_the_cache_once_and_measures_cold_against_warm(notebooks, tm
     assert list(table.notebook) == ["01_build", "02_read"]  # numbered notebooks only, in order
     assert table.attrs["cache_was_empty"]
     build = table.set_index("notebook").loc["01_build"]
-    assert build.first_s >= build.warm_s + 1.0  # the second run skipped the 1.5 s "training"
+    assert build.first_s >= build.warm_s + 1.5  # the second run skipped the 3 s "training"
     assert (tmp_path / "cache" / "workspace" / "fast" / "runs" / "toy" / "final" / "run.json").exists()
     assert (tmp_path / "cache" / config.CACHE_STAMP).exists()  # the cache says which version built it
     record = json.loads((tmp_path / "cache" / "warm_times.json").read_text())
     assert record["profile"] == "fast" and [r["notebook"] for r in record["notebooks"]] == ["01_build", "02_read"]
     text = warm.summary(table, tmp_path / "cache")
-    assert "workspace/fast: 1 trained runs" in text and "cold (empty cache)" in text and "01_build" in text
+    assert "workspace/fast: 1 trained runs (+1 built now)" in text and "cold (no trained run before)" in text
+    assert "01_build" in text and "speed-up" in text
     again = warm.warm("fast", notebooks, progress=False)  # already warm: the first run is no longer cold
     assert not again.attrs["cache_was_empty"]
-    assert "cache partly built before" in warm.summary(again, tmp_path / "cache")
+    text = warm.summary(again, tmp_path / "cache")
+    assert "runs cached before" in text and "(+0 built now)" in text
+
+
+def test_warm_once_builds_without_the_timing_run(notebooks, tmp_path, monkeypatch):
+    monkeypatch.setenv("ECR_LAB_CACHE", str(tmp_path / "cache"))
+    table = warm.warm("fast", notebooks, progress=False, once=True)
+    assert table.warm_s.isna().all() and table.speedup.isna().all()
+    assert (tmp_path / "cache" / "workspace" / "fast" / "runs" / "toy" / "final" / "run.json").exists()
+    text = warm.summary(table, tmp_path / "cache")
+    assert "speed-up" not in text and "nan" not in text
+
+
+def test_a_relative_cache_path_is_one_folder_for_every_kernel(notebooks, tmp_path, monkeypatch):
+    """Kernels run in the notebooks' folder: a relative ECR_LAB_CACHE once put the stamp in ./relcache
+    and the runs in notebooks/relcache, and the summary showed an empty cache."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ECR_LAB_CACHE", "relcache")
+    warm.warm("fast", notebooks.relative_to(tmp_path), progress=False, once=True)
+    assert (tmp_path / "relcache" / "workspace" / "fast" / "runs" / "toy" / "final" / "run.json").exists()
+    assert not (notebooks / "relcache").exists()
+    assert config.cache_root() == tmp_path / "relcache" and config.cache_root().is_absolute()
 
 
 def test_warm_refuses_a_cache_from_another_version_and_names_the_fix(notebooks, tmp_path, monkeypatch, capsys):
@@ -70,7 +92,7 @@ def test_a_failing_notebook_and_a_missing_folder_say_what_happened(tmp_path, mon
     with pytest.raises(FileNotFoundError, match="no numbered notebooks.*--notebooks DIR"):
         warm.find_notebooks(tmp_path / "nowhere")
     bad = _notebook(tmp_path / "01_bad.ipynb", "raise ValueError('broken cell')")
-    with pytest.raises(RuntimeError, match="01_bad.ipynb failed while warming the cache(.|\n)*broken cell"):
+    with pytest.raises(RuntimeError, match="01_bad.ipynb failed:(.|\n)*broken cell"):
         warm.execute_timed(bad)
 
 
