@@ -211,7 +211,8 @@ def _token_feature_rows(run, ids: dict, ctx: _Context, corpus, teacher: np.ndarr
 
 def _evaluate_unit(run, ctx: _Context, variant: str, learning_rate: float, steps: int, name: str) -> pd.DataFrame:
     """Every view of one checkpoint on validation and test (long table, one row per number), and
-    its arrays saved beside (``<name>-step<steps>-<split>.npz``)."""
+    what the ``kd_plus_cue`` control needs saved beside (``<name>-step<steps>-<split>.npz``): a KD
+    run's cue-free embeddings (n, h), an ECR run's projected cues (n, m) per feature."""
     run.meta["preset"] = PRESET
     parts = []
     for split, (corpus, teacher) in ctx.splits.items():
@@ -220,8 +221,10 @@ def _evaluate_unit(run, ctx: _Context, variant: str, learning_rate: float, steps
         table = evaluate(run, corpus, teacher, overhead_texts=overhead, teacher_train=ctx.setup.teacher_train,
                          train_topics=ctx.setup.train.topic_labels, keep=keep)
         table["cue_feature"] = np.where(table.view.isin(FEATURE_VIEWS), run.config.cue_feature, "")
-        arrays = {"cue_free": keep["cue_free"]}
-        if "cues" in keep:
+        arrays = {}  # what the kd_plus_cue control needs later: the KD student's embeddings, ECR's cues
+        if run.config.condition == "kd":
+            arrays["cue_free"] = keep["cue_free"].astype(np.float32)
+        if "cues" in keep and run.config.uses_cues:
             arrays[f"cues_{run.config.cue_feature}"] = keep["cues"]
         ids = table.iloc[0][["run", "condition", "preset", "params", "seed"]].to_dict()
         extra = _long(ids, "training", {"step_time_s": float(run.history["step_time_s"].median()),
@@ -230,7 +233,8 @@ def _evaluate_unit(run, ctx: _Context, variant: str, learning_rate: float, steps
         if run.config.uses_cues and run.student.projector is not None and run.student.projector.fitted:
             rows, arrays["cues_tokens"] = _token_feature_rows(run, ids, ctx, corpus, teacher, overhead)
             extra += rows
-        _save_arrays(ctx.folder / f"{name}-step{steps}-{split}.npz", arrays)
+        if arrays:
+            _save_arrays(ctx.folder / f"{name}-step{steps}-{split}.npz", arrays)
         parts.append(pd.concat([table, pd.DataFrame(extra)], ignore_index=True).assign(split=split))
     base_variant, trainable = PRETRAINED_VARIANTS[variant]
     return pd.concat(parts, ignore_index=True).assign(

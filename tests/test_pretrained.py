@@ -126,9 +126,13 @@ def test_arrays_saved_and_checkpoints_removed(study, setup):
     out, res = study
     c = res.attrs["choices"]["ecr+kd/top"]
     arrays = np.load(out / "pretrained" / f"{unit_name('ecr+kd/top', 1, c['learning_rate'])}-step{c['steps']}-test.npz")
-    assert arrays["cue_free"].shape[0] == 192 and arrays["cues_hidden"].shape == (192, TINY.m_cues)
-    assert arrays["cues_tokens"].shape == (192, TINY.m_cues)
+    assert set(arrays) == {"cues_hidden", "cues_tokens"}
+    assert arrays["cues_hidden"].shape == arrays["cues_tokens"].shape == (192, TINY.m_cues)
     assert arrays["cues_hidden"].max() < setup.anchors.k
+    kd = res.attrs["choices"]["kd/top"]
+    kd_arrays = np.load(out / "pretrained" / f"{unit_name('kd/top', 1, kd['learning_rate'])}-step{kd['steps']}-val.npz")
+    assert set(kd_arrays) == {"cue_free"} and kd_arrays["cue_free"].shape[0] == 192
+    assert not list((out / "pretrained").glob("*baseline*.npz"))  # nothing kept that no control reads
     assert not any((out / "pretrained_runs").iterdir())  # every unit is done: its checkpoints are gone
 
 
