@@ -13,7 +13,8 @@
     ecr-lab study [--profile P] [--seeds N] [--pretrained] [--no-km] [--no-stress]
                       every variant and projection step over seeds, chosen on validation, reported on
                       test, with claim C3 in a stress regime (the README's results section);
-                      --pretrained: SmolLM2-135M instead, full fine-tuning vs cue rows + top layers
+                      --pretrained: SmolLM2-135M instead (baseline, KD, ECR+KD; learning rate and steps
+                      chosen on validation; ecr_lab.pretrained)
     ecr-lab warm [--profile P] [--notebooks DIR] [--once]
                       the workspace cache every notebook shares (teacher embeddings, anchors, trained
                       runs), built once in $ECR_LAB_CACHE; prints cold vs warm time per notebook
@@ -102,7 +103,8 @@ def cmd_study(args: argparse.Namespace) -> int:
     if args.pretrained:
         print(pretrained_study_report(args.profile, args.out, seeds=args.seeds))
     else:
-        print(study_report(args.profile, args.out, seeds=args.seeds, km_sweep=not args.no_km, stress=not args.no_stress))
+        print(study_report(args.profile, args.out, seeds=args.seeds or 3, km_sweep=not args.no_km,
+                           stress=not args.no_stress))
     return 0
 
 
@@ -187,12 +189,14 @@ def build_parser() -> argparse.ArgumentParser:
     st = sub.add_parser("study", help="the study: every variant and projection step over seeds (README results)")
     st.add_argument("--profile", choices=("fast", "full", "gpu"), default=None)
     st.add_argument("--out", default="ecr_study")
-    st.add_argument("--seeds", type=int, default=3)
+    st.add_argument("--seeds", type=int, default=None,
+                    help="seeds per variant (default 3; with --pretrained, the profile's: 2 on CPU, 3 on a GPU)")
     st.add_argument("--no-km", action="store_true", help="skip the K and m sweep")
     st.add_argument("--no-stress", action="store_true",
                     help="skip claim C3's stress regime (deep student, learning rates up to 3e-2)")
     st.add_argument("--pretrained", action="store_true",
-                    help="study SmolLM2-135M instead: full fine-tuning vs cue rows + top layers, with and without ECR+KD")
+                    help="study SmolLM2-135M instead: baseline, KD and ECR+KD on the cue rows + top layers "
+                         "(and fully fine-tuned on a GPU), learning rate and steps chosen on validation")
     st.set_defaults(fn=cmd_study)
     w = sub.add_parser("warm", help="build the workspace cache the notebooks share, once (make warm); "
                        "prints cold vs warm time per notebook")

@@ -219,7 +219,8 @@ def _check_projector(run, role: str) -> None:
 
 
 def control_views(ecr_run, kd_run, corpus, teacher_embeddings: np.ndarray, teacher_train: np.ndarray,
-                  train_topics: Sequence, seed: int = 0, progress: bool = False) -> dict[str, dict[str, float]]:
+                  train_topics: Sequence, seed: int = 0, progress: bool = False,
+                  cues: np.ndarray | None = None) -> dict[str, dict[str, float]]:
     """The control views to put beside ECR at inference, for one ECR run (and its KD twin).
 
     Args:
@@ -231,6 +232,8 @@ def control_views(ecr_run, kd_run, corpus, teacher_embeddings: np.ndarray, teach
         teacher_embeddings: (n, d_t) teacher rows of ``corpus``.
         teacher_train: (n_tr, d_t) teacher rows of the training split (the anchors' majority topics).
         train_topics: (n_tr,) topics of the training split.
+        cues: (n, m) the ECR run's projected cues of ``corpus`` when the caller has them already
+            (``ecr_run.student.cues(texts)``; a hidden-state feature costs a forward pass).
 
     Returns:
         {view: {metric: value}}:
@@ -251,7 +254,9 @@ def control_views(ecr_run, kd_run, corpus, teacher_embeddings: np.ndarray, teach
         raise ValueError(f"the ECR run has K={k} anchors but the KD run K={kd_run.student.anchors.k}; pair runs "
                          "of the same set-up (same anchors, preset and seed)")
     texts = corpus.texts
-    cues = ecr.cues(texts)  # (n, m): what ECR at inference prepends
+    cues = ecr.cues(texts) if cues is None else np.asarray(cues)  # (n, m): what ECR at inference prepends
+    if len(cues) != len(texts):
+        raise ValueError(f"mismatched lengths: {len(texts)} texts but {len(cues)} rows of cues")
     views: dict[str, dict[str, float]] = {"cue_only": cue_only_report(cues, k, corpus, teacher_embeddings, seed=seed)}
     if kd_run is not None:
         x_kd = kd_run.student.encode(texts, cues=None, progress=progress)  # (n, h) cue-free

@@ -121,7 +121,7 @@ def inference_overhead(run, texts: Sequence[str], batch_size: int = 32, repeats:
 
 def evaluate(run, corpus, teacher_embeddings: np.ndarray, overhead_texts: int = 128, seed: int = 0,
              progress: bool = False, kd_twin=None, teacher_train: np.ndarray | None = None,
-             train_topics: np.ndarray | None = None) -> pd.DataFrame:
+             train_topics: np.ndarray | None = None, keep: dict | None = None) -> pd.DataFrame:
     """Every metric of one run on a held-out ``corpus`` (n rows) with its teacher rows (n, d_t).
 
     Views: ``cue_free``, ``projection``, ``ecr_inference``, ``oracle``, ``inference`` (latency),
@@ -130,6 +130,9 @@ def evaluate(run, corpus, teacher_embeddings: np.ndarray, overhead_texts: int = 
     (the projected cue alone), ``kd_plus_cue`` (``kd_twin``'s cue-free embedding ⊕ the cue; the KD
     run of the same size and seed) and ``projector_alone`` (the projection step as a topic classifier).
     Returns a long table with columns run, condition, preset, params, seed, view, metric, value.
+    ``keep``: a dict that receives the arrays computed on the way, for callers that reuse them
+    without another forward pass: ``"cue_free"`` (n, h) embeddings and, when the projection step is
+    fitted, ``"cues"`` (n, m) projected cue ids.
     """
     if len(corpus) != len(teacher_embeddings):
         raise ValueError(f"mismatched lengths: corpus {len(corpus)} rows, teacher_embeddings {len(teacher_embeddings)}")
@@ -137,14 +140,18 @@ def evaluate(run, corpus, teacher_embeddings: np.ndarray, overhead_texts: int = 
     ecr, cfg, texts = run.student, run.config, corpus.texts
     rows: list[dict] = []
 
-    def view(cues) -> dict:
+    keep = {} if keep is None else keep
+
+    def view(cues, name: str | None = None) -> dict:
         x = ecr.encode(texts, cues=cues, teacher_embeddings=teacher_embeddings, progress=progress)
+        if name:
+            keep[name] = x
         return metrics.geometry_report(x, corpus, teacher_embeddings, seed=seed)
 
-    rows += _rows(ids, "cue_free", view(None))
+    rows += _rows(ids, "cue_free", view(None, "cue_free"))
     teacher_cues = ecr.teacher_cues(texts, teacher_embeddings)
     if ecr.projector is not None and ecr.projector.fitted:
-        projected = ecr.cues(texts)
+        projected = keep["cues"] = ecr.cues(texts)
         rows += _rows(ids, "projection", {
             "anchor_agreement": metrics.anchor_agreement(projected[:, 0], teacher_cues[:, 0]),
             "anchor_chance": 1.0 / ecr.anchors.k,
@@ -159,7 +166,7 @@ def evaluate(run, corpus, teacher_embeddings: np.ndarray, overhead_texts: int = 
             from .controls import control_views
 
             for name, values in control_views(run, kd_twin, corpus, teacher_embeddings, teacher_train, train_topics,
-                                              seed=seed).items():
+                                              seed=seed, cues=projected).items():
                 rows += _rows(ids, name, values)
     rows += _rows(ids, "training", training_summary(run))
     return pd.DataFrame(rows, columns=ID_COLUMNS)

@@ -208,20 +208,23 @@ def study_report(profile=None, out: str | Path = "ecr_study", seeds: int = 3, km
     return text
 
 
-def pretrained_study_report(profile=None, out: str | Path = "ecr_study", seeds: int = 3) -> str:
-    """``ecr-lab study --pretrained``: the SmolLM2 study; writes ``pretrained.csv`` and ``pretrained.md``
-    (finished runs' tables are reused, and the title says how many); returns the markdown."""
+def pretrained_study_report(profile=None, out: str | Path = "ecr_study", seeds: int | None = None) -> str:
+    """``ecr-lab study --pretrained``: the SmolLM2 study (:mod:`ecr_lab.pretrained`); writes
+    ``pretrained.csv`` (every number with its run's seed, steps, batch size, sentences seen, mode and
+    learning rate) and ``pretrained.md``; finished units' tables are reused, and the title says how
+    many. Returns the markdown."""
     from ._io import atomic_write_bytes
     from .config import get_profile
     from .experiment import prepare
+    from .pretrained import PretrainedStudyConfig, pretrained_study
     from .report import pretrained_markdown
-    from .study import PretrainedStudyConfig, pretrained_study
 
     t0 = time.perf_counter()
     prof = get_profile(profile)
     out = Path(out)
     setup = prepare(prof, seed=0, anchors_dir=out / "anchors")
     cfg = PretrainedStudyConfig.for_profile(prof)
+    seeds = cfg.seeds if seeds is None else seeds
     done_before = len(list((out / "pretrained").glob("*.csv")))
     res = pretrained_study(setup, out, seeds=seeds, config=cfg)
     atomic_write_bytes(out / "pretrained.csv", res.to_csv(index=False).encode())

@@ -157,17 +157,42 @@ def study_markdown(out: dict, title: str, machine: str) -> str:
 
 
 def pretrained_markdown(res: pd.DataFrame, title: str, machine: str, sizes: str) -> str:
-    """``pretrained.md``: views, projection step / latency / step time, and claims per training mode."""
-    from .study import pretrained_claims, variant_table
+    """``pretrained.md``: the choices made on validation, whether the model reads its cues (the
+    oracle first), the views and controls of the chosen configurations on test, the projection
+    step's two features with their latency, and the claims per training mode."""
+    from .pretrained import (
+        chosen_test,
+        choose_pretrained,
+        cue_reading,
+        cue_reading_trend,
+        feature_table,
+        pretrained_claims,
+    )
+    from .study import variant_table
     from .tables import markdown_table
 
-    agree = variant_table(res, views=("projection", "projection_tokens", "inference", "training"),
-                          metrics_shown=("anchor_agreement", "latency_ratio", "step_time_s"))
+    choices = res.attrs.get("choices") or choose_pretrained(res)
+    chosen = pd.DataFrame([{"variant": v, "learning rate": c["learning_rate"], "steps": c["steps"],
+                            "cue feature": c["cue_feature"] or "–", "validation": round(c["val"], 4),
+                            "test": round(c["test"], 4), "candidates (validation)": "; ".join(
+                                f"{k}: {x}" for k, x in c["candidates"].items())} for v, c in choices.items()])
+    test = chosen_test(res)
+    parts = [f"# {title}\n", f"Machine: {machine}\n", f"Sizes: {sizes}\n",
+             "## Choices, made on the validation split (seed 0; topic probe in the deployed view)\n",
+             markdown_table(chosen),
+             "\n## Does the model read its cues? (test, chosen configurations, paired by seed)\n",
+             claims_markdown(cue_reading(res), ["mode", "metric", "cues", "against", "with cues", "without",
+                                                "difference", "ci_low", "ci_high", "seeds", "verdict"])
+             if len(cue_reading(res)) else "(no ECR+KD run)\n",
+             "\n## The oracle's lift along training (seed 0, validation)\n",
+             markdown_table(cue_reading_trend(res).round(4)),
+             "\n## Views and controls (test, chosen configurations; mean ± std over seeds)\n",
+             markdown_table(variant_table(test, views=("cue_free", "ecr_inference", "oracle", "cue_only",
+                                                       "kd_plus_cue"))),
+             "\n## The projection step: hidden state vs mean token embedding (test, chosen rate and steps)\n",
+             markdown_table(feature_table(res))]
     claims = pretrained_claims(res)
-    parts = [f"# {title}\n", f"Machine: {machine}\n", f"Sizes: {sizes}\n", "## Views\n",
-             markdown_table(variant_table(res, views=("cue_free", "ecr_inference", "oracle"))),
-             "\n## Projection step, latency and step time\n", markdown_table(agree)]
     if len(claims):
-        parts += ["\n## Claims (ECR+KD vs the baseline trained the same way)\n",
+        parts += ["\n## Claims (ECR+KD vs the baseline and KD trained the same way; test)\n",
                   claims_markdown(claims, ["mode", *SHORT_CLAIM_COLUMNS])]
     return "\n".join(parts) + "\n"

@@ -24,22 +24,17 @@ larger student      the next preset (~3x parameters): the baseline and the profi
                     condition, as in the pipeline (:func:`ecr_lab.experiment.run_plan`), for C5
 =================== =========================================================================
 
-:func:`pretrained_study` asks the same question of a real pretrained compact student, SmolLM2-135M
-(offline, see :func:`ecr_lab.student.load_smollm2`), on a subset of the corpus on CPU (the whole
-corpus under the ``gpu`` profile): full fine-tuning against training only the cue-token rows and
-the top layers (``trainable="cues+top"``), each with and without ECR+KD (:data:`PRETRAINED_VARIANTS`).
+The same question of a real pretrained compact student, SmolLM2-135M, is :mod:`ecr_lab.pretrained`.
 """
 
 from __future__ import annotations
 
-import copy
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from . import metrics
@@ -51,15 +46,11 @@ from .experiment import (
     Setup,
     kd_twin,
     prepare,
-    probe_subset,
-    rows_of,
-    run_name,
     run_plan,
     train_one,
 )
 from .projection import AnchorProjector
 from .tables import mean_std, mean_std_table
-from .training import EvalSet, TrainConfig, train
 from .training_config import VARIANTS
 
 
@@ -319,150 +310,3 @@ def projection_table(projections: pd.DataFrame) -> pd.DataFrame:
     """Mean ± std over seeds of anchor agreement and ECR-at-inference metrics per projection step."""
     cols = ["anchor_agreement", "topic_probe", "retrieval_at_1", "cross_lingual_transfer"]
     return mean_std_table(projections, ["variant", "feature", "method"], cols)
-
-
-# -- the pretrained student ------------------------------------------------------------------
-#: SmolLM2 variants: name -> (a variant of :data:`ecr_lab.training_config.VARIANTS`, trainable mode)
-PRETRAINED_VARIANTS: dict[str, tuple[str, str]] = {
-    "baseline/full": ("baseline", "all"),
-    "ecr+kd/full": ("ecr+kd", "all"),
-    "baseline/top": ("baseline", "cues+top"),
-    "ecr+kd/cues+top": ("ecr+kd", "cues+top"),
-}
-PRETRAINED_PRESET = "smollm2-135m"
-
-
-@dataclass(frozen=True)
-class PretrainedStudyConfig:
-    """Sizes of :func:`pretrained_study`. The CPU defaults fit a few minutes per run on 2 cores
-    (SmolLM2 embeds ~9 sentences/s there); :meth:`for_profile` gives the GPU sizes."""
-
-    #: rows of the training split used (whole meaning units, topics balanced; None = all)
-    train_rows: int | None = 384
-    #: rows of the test split evaluated (None = all); on the bundled corpus 384 = 4 units x 12 topics
-    #: x 8 languages, the fewest a topic probe split by unit accepts (fewer languages: fewer rows)
-    test_rows: int | None = 384
-    #: rows of the probe set embedded at each evaluation during training
-    probe_rows: int = 384
-    steps: int = 48
-    batch_size: int = 8
-    #: one rate for both modes, low enough not to wreck the pretrained weights in full fine-tuning
-    learning_rate: float = 3e-4
-    top_layers: int = 2
-    #: the pretrained model's meaning is in its hidden states, not its token embeddings (issue #5)
-    cue_feature: str = "hidden"
-    max_length: int = 48
-    overhead_texts: int = 32
-
-    @classmethod
-    def for_profile(cls, profile: Profile | str | None = None) -> PretrainedStudyConfig:
-        """CPU sizes for ``fast`` / ``full``; the whole corpus and more steps for ``gpu``."""
-        profile = get_profile(profile)
-        if profile.name == "gpu":
-            return cls(train_rows=None, test_rows=None, probe_rows=480, steps=1500, batch_size=32)
-        if profile.name == "fast":
-            return cls(steps=12)
-        return cls()
-
-
-def _load_smollm2_with_cues(anchors, device: str = "auto"):
-    from .config import get_device
-    from .control_tokens import extend_model, extend_tokenizer
-    from .student import load_smollm2
-
-    tok, model = load_smollm2(device=get_device(device))
-    extend_tokenizer(tok, anchors)
-    model = extend_model(model, tok)
-    model.config.ecr_preset = PRETRAINED_PRESET
-    return tok, model
-
-
-def _pretrained_reference(model, tok, test, teacher_test: np.ndarray, cfg: PretrainedStudyConfig) -> pd.DataFrame:
-    """The untouched pretrained model's cue-free metrics (rows in the long format of evaluate)."""
-    from .evaluation import ID_COLUMNS
-    from .student import embed, n_parameters
-
-    x = embed(model, tok, test.texts, max_length=cfg.max_length, batch_size=32, progress=False)
-    rep = metrics.geometry_report(x, test, teacher_test)
-    ids = {"run": f"{PRETRAINED_PRESET}-pretrained", "condition": "pretrained", "preset": PRETRAINED_PRESET,
-           "params": n_parameters(model), "seed": 0, "view": "cue_free"}
-    return pd.DataFrame([{**ids, "metric": k, "value": float(v)} for k, v in rep.items()], columns=ID_COLUMNS)
-
-
-def pretrained_study(setup: Setup, out: str | os.PathLike = "ecr_study", seeds: int = 3,
-                     variants: tuple[str, ...] = tuple(PRETRAINED_VARIANTS), config: PretrainedStudyConfig | None = None,
-                     load: Callable[[], tuple] | None = None, progress: bool = True) -> pd.DataFrame:
-    """Fine-tune a pretrained student (SmolLM2-135M by default) under each of ``variants`` over
-    ``seeds`` and evaluate it (long table of :func:`ecr_lab.evaluation.evaluate`, plus a
-    ``variant`` column and the untouched model's cue-free row, condition ``"pretrained"``).
-
-    ``load()`` returns (tokenizer, model) with the anchors' cue tokens already added (default:
-    SmolLM2 from the offline GGUF; tests pass a tiny local model). Each finished run's table is
-    saved to ``out/pretrained/<run>.csv`` at once, so a killed study resumes where it stopped.
-    Runs are evaluated, not saved (a 135M model per run would be 0.5 GB on disk).
-    """
-    cfg = config or PretrainedStudyConfig.for_profile(setup.profile)
-    unknown = [v for v in variants if v not in PRETRAINED_VARIANTS]
-    if unknown:
-        raise ValueError(f"unknown pretrained variants {unknown}; choose from {list(PRETRAINED_VARIANTS)}")
-    train_c = probe_subset(setup.train, cfg.train_rows) if cfg.train_rows else setup.train
-    test_c = probe_subset(setup.test, cfg.test_rows) if cfg.test_rows else setup.test
-    t_train = setup.teacher_train[rows_of(train_c, setup.train)]
-    t_test = setup.teacher_test[rows_of(test_c, setup.test)]
-    probe = probe_subset(test_c, cfg.probe_rows)
-    eval_set = EvalSet(probe, t_test[rows_of(probe, test_c)])
-    folder = Path(out) / "pretrained"
-    folder.mkdir(parents=True, exist_ok=True)
-    tok, base = (load or (lambda: _load_smollm2_with_cues(setup.anchors)))()
-
-    def saved(name: str, compute: Callable[[], pd.DataFrame]) -> pd.DataFrame:
-        return cached_frame(folder / f"{name}.csv", compute)
-
-    tables = [saved(f"{PRETRAINED_PRESET}-pretrained",
-                    lambda: _pretrained_reference(base, tok, test_c, t_test, cfg).assign(variant="pretrained"))]
-    for seed in range(seeds):
-        for variant in variants:
-            base_variant, trainable = PRETRAINED_VARIANTS[variant]
-            condition, overrides = VARIANTS[base_variant]
-            overrides = {**overrides, "trainable": trainable}
-            name = run_name(PRETRAINED_PRESET, variant.replace('/', '-'), seed)
-
-            def one(variant=variant, condition=condition, overrides=overrides, seed=seed, name=name) -> pd.DataFrame:
-                tc = TrainConfig(condition=condition, steps=cfg.steps, batch_size=cfg.batch_size,
-                                 learning_rate=cfg.learning_rate, warmup_steps=max(1, cfg.steps // 10),
-                                 eval_every=max(1, cfg.steps // 2), m_cues=setup.profile.m_cues, seed=seed,
-                                 top_layers=cfg.top_layers, cue_feature=cfg.cue_feature, max_length=cfg.max_length,
-                                 progress=progress, **overrides)
-                run = train(copy.deepcopy(base), tok, train_c.texts, t_train, setup.anchors, tc, eval_set=eval_set,
-                            name=name)
-                run.meta["preset"] = PRETRAINED_PRESET
-                table = evaluate(run, test_c, t_test, overhead_texts=cfg.overhead_texts).assign(variant=variant)
-                rows = [("training", "step_time_s", float(run.history["step_time_s"].median()))]
-                if run.config.uses_cues and cfg.cue_feature != "tokens":  # the cheap feature, for comparison
-                    cheap = ECRModel(run.model, tok, setup.anchors, cue_feature="tokens", max_length=cfg.max_length)
-                    cheap.fit_projector(train_c.texts, t_train)
-                    top = cheap.cues(test_c.texts, 1)[:, 0]
-                    rows.append(("projection_tokens", "anchor_agreement",
-                                 metrics.anchor_agreement(top, setup.anchors.assign(t_test, 1)[0][:, 0])))
-                ids = table.iloc[0][["run", "condition", "preset", "params", "seed"]].to_dict()
-                extra = pd.DataFrame([{**ids, "view": v, "metric": k, "value": x, "variant": variant} for v, k, x in rows])
-                return pd.concat([table, extra], ignore_index=True)
-
-            tables.append(saved(name, one))
-    return pd.concat(tables, ignore_index=True)
-
-
-def pretrained_claims(results: pd.DataFrame) -> pd.DataFrame:
-    """Claims C1-C4 and C6 for each training mode of :func:`pretrained_study` (ECR+KD against the
-    baseline trained the same way; C5 needs a model ~3x larger and is left out)."""
-    from .evaluation import claims_table
-
-    parts = []
-    for mode, (ecr_v, base_v) in {"full fine-tuning": ("ecr+kd/full", "baseline/full"),
-                                  "cues + top layers": ("ecr+kd/cues+top", "baseline/top")}.items():
-        sub = results[results.variant.isin([ecr_v, base_v])]
-        if sub.variant.nunique() < 2:
-            continue
-        table = claims_table(sub, ecr_condition="ecr+kd")
-        parts.append(table[table.claim != "C5"].assign(mode=mode))
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()

@@ -53,11 +53,21 @@ from .training_data import tokenize_once, training_loader
 from .vectors import check_embeddings
 
 __all__ = ["CONDITIONS", "CUE_SOURCES", "TRAINABLE", "EvalSet", "Run", "TrainConfig", "Trainer", "TrainingDiverged",
-           "load_run", "save_run", "student_cue_share", "train"]
+           "load_run", "projector_rows", "save_run", "student_cue_share", "train"]
 
 
 class TrainingDiverged(RuntimeError):
     """The loss or gradient norm became NaN/inf."""
+
+
+def projector_rows(texts: list[str], teacher: np.ndarray, cfg: TrainConfig) -> tuple[list[str], np.ndarray]:
+    """The training rows the projection step is fitted on: all of them, or ``cfg.projector_rows`` of
+    them drawn without replacement by ``cfg.seed`` (in their original order). (n,), (n, d_t) -> (r,), (r, d_t)."""
+    r = cfg.projector_rows
+    if r is None or r >= len(texts):
+        return list(texts), teacher
+    idx = np.sort(np.random.default_rng([cfg.seed, 2]).choice(len(texts), size=r, replace=False))
+    return [texts[i] for i in idx], teacher[idx]
 
 
 @dataclass
@@ -185,7 +195,8 @@ class Trainer:
         if self.cfg.projection == "kd_head":
             self.student.projector = AnchorProjector.from_linear_map(self.anchors, self.kd.head.weight, self.kd.head.bias)
             return self.student.projector
-        return self.student.fit_projector(self.texts, self.teacher, self.cfg.projection)
+        texts, teacher = projector_rows(self.texts, self.teacher, self.cfg)
+        return self.student.fit_projector(texts, teacher, self.cfg.projection)
 
     def _project(self, batch: dict, use: torch.Tensor) -> torch.Tensor:
         """The student's projected top-m cues of the batch rows ``use`` (B,) -> (s, m) (fits the projector once if needed)."""
@@ -359,7 +370,8 @@ class Trainer:
         """Train to ``cfg.steps`` (resuming from the newest checkpoint when ``resume``).
 
         ``stop_at`` ends the call after that step as if the process were killed (for tests and
-        for pausing); the run resumes from its last checkpoint.
+        for pausing); the run resumes from its last checkpoint. A run resumed at or past ``stop_at``
+        stops before taking a step (its model is the checkpoint's).
         """
         cfg = self.cfg
         last_good = checkpoints.latest_checkpoint(self.out_dir) if self.out_dir is not None else None
@@ -375,6 +387,9 @@ class Trainer:
         bar = tqdm(total=cfg.steps, initial=self.step, desc=self.name, unit="step", leave=False,
                    disable=not cfg.progress or not self.acc.is_local_main_process)
         while self.step < cfg.steps:
+            if stop_at is not None and self.step >= stop_at:  # checked first: a run resumed there stops at once
+                self.status = "interrupted"
+                break
             # 1. one step: batches and cues, forward, backward, update
             row = self.train_step(batches)
             self.history.append({k: v for k, v in row.items() if k != "finite"})
@@ -396,9 +411,6 @@ class Trainer:
                 self._evaluate()
             if self.out_dir is not None and (step % every_ck == 0 or step == cfg.steps):
                 last_good = self._checkpoint()
-            if stop_at is not None and stop_at <= step < cfg.steps:
-                self.status = "interrupted"
-                break
         bar.close()
         return self._finish()
 

@@ -70,6 +70,9 @@ class TrainConfig:
     layer: int = -1  # hidden_states index whose mean over text tokens is the student embedding
     projection: str | None = None  # projection step after training; None: "classifier" ("ridge" for soft cues); "kd_head": the KD head
     cue_feature: str = "tokens"  # student feature the projection reads: tokens (mean token embedding) | hidden
+    # training rows the projection step is fitted on: None = all, else a subset seeded by `seed`
+    # (hidden-state features cost one forward pass per row: a pretrained student on CPU needs a cap)
+    projector_rows: int | None = None
     trainable: str = "all"  # which weights train: all | cues+top (cue-token rows + top layers)
     top_layers: int = 2  # with trainable="cues+top": how many of the last decoder layers train
     seed: int = 0  # batches, the KD head's initial weights, random cues, Gumbel noise
@@ -100,6 +103,7 @@ class TrainConfig:
         "layer": [Interval(int, None, None)],
         "projection": [Options(PROJECTIONS)],
         "cue_feature": [Options(CUE_FEATURES)],
+        "projector_rows": [Interval(int, 2, None), None],
         "trainable": [Options(TRAINABLE)],
         "top_layers": [Interval(int, 0, None)],
         "seed": [Interval(int, 0, None)],

@@ -159,55 +159,6 @@ def test_study_smoke(tmp_path, cache_root, monkeypatch):
     pd.testing.assert_frame_equal(again["results"], res)
 
 
-def test_pretrained_study_smoke_and_resume(tmp_path, cache_root, monkeypatch):
-    """The SmolLM2 study's machinery on a tiny local model (the real one is exercised in test_student)."""
-    from ecr_lab.experiment import prepare
-    from ecr_lab.student import make_student
-    from ecr_lab.study import PretrainedStudyConfig, pretrained_claims, pretrained_study
-
-    setup = prepare(TINY, seed=0)
-    cfg = PretrainedStudyConfig(train_rows=192, test_rows=192, probe_rows=192, steps=4, batch_size=4, overhead_texts=4)
-    def load():
-        return setup.tokenizer, make_student("micro", setup.tokenizer, setup.anchors, seed=0)
-
-    res = pretrained_study(setup, tmp_path, seeds=2, config=cfg, load=load, progress=False)
-    assert set(res.variant) == {"pretrained", "baseline/full", "ecr+kd/full", "baseline/top", "ecr+kd/cues+top"}
-    assert set(res[res.variant == "ecr+kd/cues+top"].view) >= {"cue_free", "ecr_inference", "oracle", "projection",
-                                                               "projection_tokens", "training", "inference"}
-    assert res.groupby("variant").seed.nunique().drop("pretrained").eq(2).all()
-    claims = pretrained_claims(res)
-    assert set(claims["mode"]) == {"full fine-tuning", "cues + top layers"}
-    assert "C5" not in set(claims.claim) and {"C1", "C4", "C6"} <= set(claims.claim)
-    # every finished run was saved: a second call trains nothing
-    monkeypatch.setattr("ecr_lab.study.train", lambda *a, **k: pytest.fail("retrained a finished run"))
-    again = pretrained_study(setup, tmp_path, seeds=2, config=cfg, load=load, progress=False)
-    assert len(again) == len(res)
-    with pytest.raises(ValueError, match="unknown pretrained variants"):
-        pretrained_study(setup, tmp_path, variants=("ecr/full",), config=cfg, load=load)
-
-
-def test_cli_study_pretrained_writes_tables_and_resumes(tmp_path, cache_root, monkeypatch):
-    """`ecr-lab study --pretrained` end to end, with a tiny local model standing in for SmolLM2."""
-    from ecr_lab import experiment, study
-    from ecr_lab.student import make_student
-
-    setup = experiment.prepare(TINY, seed=0)
-    monkeypatch.setattr(experiment, "prepare", lambda *a, **k: setup)
-    monkeypatch.setattr(study, "_load_smollm2_with_cues",
-                        lambda anchors: (setup.tokenizer, make_student("micro", setup.tokenizer, anchors, seed=0)))
-    tiny = study.PretrainedStudyConfig(train_rows=192, test_rows=192, probe_rows=192, steps=4, batch_size=4,
-                                       overhead_texts=4)
-    monkeypatch.setattr(study.PretrainedStudyConfig, "for_profile", classmethod(lambda cls, profile=None: tiny))
-    args = ["study", "--pretrained", "--profile", "fast", "--seeds", "1", "--out", str(tmp_path)]
-    assert main(args) == 0
-    md = (tmp_path / "pretrained.md").read_text()
-    assert md.startswith("# SmolLM2-135M as the ECR student (fast profile, 1 seeds")
-    assert "## Claims" in md and "cues + top layers" in md and "| nan" not in md
-    assert pd.read_csv(tmp_path / "pretrained.csv").variant.nunique() == 5
-    assert main(args) == 0  # everything saved: the second call only loads, and says so
-    assert "5 tables loaded from earlier calls" in (tmp_path / "pretrained.md").read_text()
-
-
 def test_eval_set_is_balanced_across_topics_and_languages(corpus, corpus_embeddings):
     """Setup.eval_set once kept the first units in pair_id order: 5 of 12 topics in the full profile."""
     from collections import Counter

@@ -102,7 +102,7 @@ def test_smollm2_takes_cue_tokens_and_trains_only_them_and_top_layers(corpus, co
 
     from ecr_lab.anchors import derive_anchors
     from ecr_lab.control_tokens import count_cue_tokens, cue_token_ids
-    from ecr_lab.study import _load_smollm2_with_cues
+    from ecr_lab.pretrained import _load_smollm2_with_cues
     from ecr_lab.training import TrainConfig, train
 
     anchors = derive_anchors(corpus_embeddings[:400], 6, seed=0)
