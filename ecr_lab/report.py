@@ -161,8 +161,8 @@ def pretrained_markdown(res: pd.DataFrame, title: str, machine: str, sizes: str)
     oracle first), the views and controls of the chosen configurations on test, the projection
     step's two features with their latency, and the claims per training mode."""
     from .pretrained import (
-        chosen_test,
         choose_pretrained,
+        chosen_test,
         cue_reading,
         cue_reading_trend,
         feature_table,
