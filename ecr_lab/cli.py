@@ -103,7 +103,7 @@ def cmd_study(args: argparse.Namespace) -> int:
     if args.pretrained:
         print(pretrained_study_report(args.profile, args.out, seeds=args.seeds))
     else:
-        print(study_report(args.profile, args.out, seeds=args.seeds or 3, km_sweep=not args.no_km,
+        print(study_report(args.profile, args.out, seeds=3 if args.seeds is None else args.seeds, km_sweep=not args.no_km,
                            stress=not args.no_stress))
     return 0
 

@@ -111,9 +111,20 @@ class PretrainedStudyConfig:
             raise ValueError(f"seeds must be >= 1, got {self.seeds}")
 
     @property
-    def eval_every(self) -> int:
-        """Steps between evaluations and checkpoints: every step candidate is one of them."""
+    def checkpoint_every(self) -> int:
+        """Steps between checkpoints: every step candidate is one of them."""
         return math.gcd(*self.step_candidates)
+
+    @property
+    def eval_every(self) -> int:
+        """Steps between evaluations of the probe set: twice per checkpoint interval (when it is
+        even), so that the late half of every candidate holds at least one kNN-churn reading (C1)."""
+        ck = self.checkpoint_every
+        return ck // 2 if ck % 2 == 0 else ck
+
+    def fingerprint(self) -> dict:
+        """What a cached unit depends on besides its name (every field; progress has none here)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in self.__dict__.items()}
 
     @classmethod
     def for_profile(cls, profile: Profile | str | None = None) -> PretrainedStudyConfig:
@@ -170,7 +181,7 @@ def unit_config(ctx: _Context, variant: str, seed: int, learning_rate: float) ->
     condition, overrides = VARIANTS[base_variant]
     return TrainConfig(condition=condition, steps=cfg.steps, batch_size=cfg.batch_size, learning_rate=learning_rate,
                        warmup_steps=max(1, cfg.steps // 10), eval_every=cfg.eval_every,
-                       checkpoint_every=cfg.eval_every, keep_checkpoints=1, m_cues=ctx.setup.profile.m_cues,
+                       checkpoint_every=cfg.checkpoint_every, keep_checkpoints=1, m_cues=ctx.setup.profile.m_cues,
                        seed=seed, trainable=trainable, top_layers=cfg.top_layers, cue_feature="hidden",
                        max_length=cfg.max_length, projector_rows=cfg.projector_rows, progress=ctx.progress,
                        **overrides)
@@ -239,7 +250,8 @@ def _evaluate_unit(run, ctx: _Context, variant: str, learning_rate: float, steps
     base_variant, trainable = PRETRAINED_VARIANTS[variant]
     return pd.concat(parts, ignore_index=True).assign(
         variant=variant, mode=MODES[trainable], learning_rate=learning_rate, steps=steps,
-        batch_size=ctx.cfg.batch_size, sentences_seen=steps * ctx.cfg.batch_size, status=run.status)
+        batch_size=ctx.cfg.batch_size, sentences_seen=steps * ctx.cfg.batch_size,
+        status="diverged" if run.status == "diverged" else "finished")  # a stop at a candidate is planned
 
 
 def _unit(ctx: _Context, variant: str, seed: int, learning_rate: float, candidates: tuple[int, ...]
@@ -261,6 +273,8 @@ def _unit(ctx: _Context, variant: str, seed: int, learning_rate: float, candidat
             return _evaluate_unit(run, ctx, variant, learning_rate, steps, name)
 
         tables.append(cached_frame(ctx.folder / f"{name}-step{steps}.csv", compute))
+        if (tables[-1]["status"] == "diverged").any():  # nothing left to train along this schedule
+            break
     shutil.rmtree(run_dir, ignore_errors=True)  # every candidate's table is saved: the checkpoints are spent
     return tables
 
@@ -276,7 +290,8 @@ def choose_pretrained(results: pd.DataFrame, metric: str = CHOICE_METRIC) -> dic
     among seed 0's candidates, in its deployed view. Each choice carries its validation and test
     values (the test value is reported, never used to choose) and every candidate's validation value."""
     results = results.assign(cue_feature=results["cue_feature"].fillna(""))  # "" reads back from CSV as NaN
-    sel = _deployed(results[(results.seed == 0) & (results.metric == metric) & results.variant.isin(PRETRAINED_VARIANTS)])
+    sel = _deployed(results[(results.seed == 0) & (results.metric == metric) & results.variant.isin(PRETRAINED_VARIANTS)
+                            & (results["status"] != "diverged")])  # a diverged unit is never chosen
     out = {}
     for variant, rows in sel.groupby("variant", sort=False):
         by = ["learning_rate", "steps", "cue_feature"]
@@ -334,7 +349,7 @@ def _kd_plus_cue(results: pd.DataFrame, ctx: _Context, choices: dict[str, dict])
                     rows += [{**r, "cue_feature": feature, "split": split, "variant": variant,
                               "mode": MODES[trainable], "learning_rate": c["learning_rate"], "steps": c["steps"],
                               "batch_size": ctx.cfg.batch_size, "sentences_seen": c["steps"] * ctx.cfg.batch_size,
-                              "status": "finished"} for r in _long(ids, "kd_plus_cue", rep)]
+                              "status": "finished"} for r in _long(ids, "kd_plus_cue", rep)]  # both units finished: chosen
     return pd.DataFrame(rows)
 
 
@@ -354,6 +369,31 @@ def _reference(ctx: _Context) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True).assign(variant="pretrained", mode="untouched", cue_feature="",
                                                       learning_rate=0.0, steps=0, batch_size=0, sentences_seen=0,
                                                       status="pretrained")
+
+
+STAMP = "study.json"
+
+
+def _check_stamp(folder: Path, cfg: PretrainedStudyConfig, setup: Setup, train_texts: list[str]) -> None:
+    """The cached units of ``folder`` belong to one configuration (sizes, profile, training texts,
+    anchors): written on first use, and a later call with another one is refused, naming the fix."""
+    import json
+
+    from ._io import atomic_write_json, sha256_texts
+
+    stamp = {"config": cfg.fingerprint(), "profile": setup.profile.name, "train_texts_sha256": sha256_texts(train_texts),
+             "anchors_sha256": setup.anchors.fingerprint()}
+    path = folder / STAMP
+    if path.exists():
+        saved = json.loads(path.read_text())
+        if saved != json.loads(json.dumps(stamp)):
+            diff = [k for k in stamp if saved.get(k) != json.loads(json.dumps(stamp[k]))]
+            raise ValueError(f"{folder} holds a pretrained study of another configuration (differs in {diff}); "
+                             "use another --out folder, or delete that one to start afresh")
+    elif any(folder.glob("*.csv")):
+        raise ValueError(f"{folder} holds tables without {STAMP} (an older study); use another --out folder")
+    else:
+        atomic_write_json(path, stamp)
 
 
 def pretrained_study(setup: Setup, out: str | os.PathLike = "ecr_study", seeds: int | None = None,
@@ -386,6 +426,7 @@ def pretrained_study(setup: Setup, out: str | os.PathLike = "ecr_study", seeds: 
                    teacher_train=setup.teacher_train[rows_of(train_c, setup.train)], splits=splits,
                    eval_set=EvalSet(probe, t_val[rows_of(probe, val_c)]), folder=folder, runs_dir=runs_dir,
                    progress=progress)
+    _check_stamp(folder, cfg, setup, ctx.train_texts)
     tables = [cached_frame(folder / f"{PRESET}-pretrained.csv", lambda: _reference(ctx))]
     for variant in cfg.variants:  # 1. seed 0: every candidate, chosen on validation
         for lr in cfg.learning_rates:
@@ -418,7 +459,8 @@ def pretrained_claims(results: pd.DataFrame) -> pd.DataFrame:
     for mode, sub in test[test.variant != "pretrained"].groupby("mode", sort=False):
         if "ecr+kd" not in set(sub.condition) or sub.condition.nunique() < 2:
             continue
-        table = claims_table(sub, ecr_condition="ecr+kd")
+        controls = [c for c in ("baseline", "kd") if c in set(sub.condition)]
+        table = claims_table(sub, ecr_condition="ecr+kd", controls=controls)
         parts.append(table[table.claim != "C5"].assign(mode=mode))
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
@@ -442,6 +484,8 @@ def cue_reading(results: pd.DataFrame, metrics_shown: tuple[str, ...] = ("topic_
                 for against, (cond, v) in (("same run, cue-free", ("ecr+kd", "cue_free")),
                                            ("baseline, cue-free", ("baseline", "cue_free"))):
                     a, b = per_seed(sub, "ecr+kd", view, metric), per_seed(sub, cond, v, metric)
+                    common = a.index.intersection(b.index)
+                    a, b = a.loc[common], b.loc[common]
                     if not len(a) or not len(b):
                         continue
                     d = paired_difference(a, b, "higher")
@@ -475,6 +519,8 @@ def feature_table(results: pd.DataFrame) -> pd.DataFrame:
              ("inference", "latency_ratio"): "latency ratio", ("inference", "ms_per_text_ecr"): "ms per text (ECR)"}
     rows = []
     for variant, c in choices.items():
+        if c["cue_feature"] is None:  # no cues: its post-hoc projection step is not the deployed system
+            continue
         sel = results[(results.variant == variant) & (results.split == "test") & (results.steps == c["steps"])
                       & np.isclose(results.learning_rate, c["learning_rate"])]
         for feature in CUE_FEATURES:

@@ -118,6 +118,7 @@ def test_claims_compare_with_baseline_and_kd_and_cue_reading(study):
     assert set(trend.steps) == {2, 4} and np.allclose(trend.oracle_lift, trend.oracle - trend.cue_free)
     feats = feature_table(res)
     assert set(feats["cue feature"]) == {"hidden", "tokens"} and feats.chosen.sum() == 1
+    assert set(feats.variant) == {"ecr+kd/top"}  # a baseline's post-hoc projection step is not deployed
 
 
 def test_arrays_saved_and_checkpoints_removed(study, setup):
@@ -189,7 +190,8 @@ def test_config_refuses_bad_candidates():
         PretrainedStudyConfig(variants=("ecr/top",))
     with pytest.raises(ValueError, match="positive rates"):
         PretrainedStudyConfig(learning_rates=())
-    assert PretrainedStudyConfig(steps=480, step_candidates=(160, 320, 480)).eval_every == 160
+    three = PretrainedStudyConfig(steps=480, step_candidates=(160, 320, 480))
+    assert three.checkpoint_every == 160 and three.eval_every == 80  # C1 reads churn inside every candidate's late half
     full = PretrainedStudyConfig.for_profile("full")
     assert full.steps * full.batch_size >= 10 * 384  # 10x the first study's sentences seen
     assert full.train_rows is None and full.seeds >= 2
@@ -233,3 +235,24 @@ def test_cli_study_pretrained_writes_tables_and_resumes(setup, tmp_path, monkeyp
     assert {"seed", "steps", "batch_size", "sentences_seen", "mode", "learning_rate", "split", "chosen"} <= set(records)
     assert main(args) == 0  # everything saved: the second call only loads, and says so
     assert "tables loaded from earlier calls" in (tmp_path / "pretrained.md").read_text()
+
+
+def test_a_diverged_candidate_is_never_chosen(study):
+    from ecr_lab.pretrained import choose_pretrained
+
+    _, res = study
+    c = res.attrs["choices"]["baseline/top"]
+    broken = res.copy()
+    winner = ((broken.variant == "baseline/top") & np.isclose(broken.learning_rate, c["learning_rate"])
+              & (broken.steps == c["steps"]) & (broken.seed == 0))
+    broken.loc[winner, "status"] = "diverged"
+    again = choose_pretrained(broken)["baseline/top"]
+    assert (again["learning_rate"], again["steps"]) != (c["learning_rate"], c["steps"])
+
+
+def test_a_folder_of_another_configuration_is_refused(study, setup):
+    from ecr_lab.pretrained import pretrained_study
+
+    out, _ = study
+    with pytest.raises(ValueError, match="another configuration.*another --out folder"):
+        pretrained_study(setup, out, config=_cfg(val_rows=None), load=_load(setup), progress=False)
