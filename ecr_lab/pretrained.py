@@ -48,7 +48,7 @@ from .experiment import Setup, probe_subset, rows_of
 from .stats import paired_difference, verdict
 from .tables import mean_std
 from .training import EvalSet, TrainConfig, projector_rows, train
-from .training_config import VARIANTS
+from .training_config import CUE_CONDITIONS, VARIANTS
 
 PRESET = "smollm2-135m"
 #: name -> (a variant of :data:`ecr_lab.training_config.VARIANTS`, trainable mode)
@@ -281,7 +281,7 @@ def _unit(ctx: _Context, variant: str, seed: int, learning_rate: float, candidat
 
 def _deployed(results: pd.DataFrame) -> pd.DataFrame:
     """The rows a variant is judged by: ECR at inference for cue variants, cue-free otherwise."""
-    cue = results.condition.isin(("ecr", "ecr+kd", "random_cues"))
+    cue = results.condition.isin(CUE_CONDITIONS)
     return results[(cue & (results.view == "ecr_inference")) | (~cue & (results.view == "cue_free"))]
 
 
@@ -383,11 +383,12 @@ def _check_stamp(folder: Path, cfg: PretrainedStudyConfig, setup: Setup, train_t
 
     stamp = {"config": cfg.fingerprint(), "profile": setup.profile.name, "train_texts_sha256": sha256_texts(train_texts),
              "anchors_sha256": setup.anchors.fingerprint()}
+    stamp = json.loads(json.dumps(stamp))  # as it reads back (tuples become lists)
     path = folder / STAMP
     if path.exists():
         saved = json.loads(path.read_text())
-        if saved != json.loads(json.dumps(stamp)):
-            diff = [k for k in stamp if saved.get(k) != json.loads(json.dumps(stamp[k]))]
+        if saved != stamp:
+            diff = [k for k in stamp if saved.get(k) != stamp[k]]
             raise ValueError(f"{folder} holds a pretrained study of another configuration (differs in {diff}); "
                              "use another --out folder, or delete that one to start afresh")
     elif any(folder.glob("*.csv")):

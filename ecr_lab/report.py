@@ -177,17 +177,18 @@ def pretrained_markdown(res: pd.DataFrame, title: str, machine: str, sizes: str)
                             "test": round(c["test"], 4), "candidates (validation)": "; ".join(
                                 f"{k}: {x}" for k, x in c["candidates"].items())} for v, c in choices.items()])
     test = chosen_test(res)
+    reading, trend = cue_reading(res), cue_reading_trend(res)
     parts = [f"# {title}\n", f"Machine: {machine}\n", f"Sizes: {sizes}\n",
              "## Choices, made on the validation split (seed 0; topic probe in the deployed view)\n",
              "ECR+KD also chooses its cue feature, so it picks the best of twice as many candidates as the "
              "baseline and KD; seed 0's test numbers at the choice count in the claims.\n",
              markdown_table(chosen),
              "\n## Does the model read its cues? (test, chosen configurations, paired by seed)\n",
-             claims_markdown(cue_reading(res), ["mode", "metric", "cues", "against", "with cues", "without",
-                                                "difference", "ci_low", "ci_high", "seeds", "verdict"])
-             if len(cue_reading(res)) else "(no ECR+KD run)\n",
+             claims_markdown(reading, ["mode", "metric", "cues", "against", "with cues", "without",
+                                       "difference", "ci_low", "ci_high", "seeds", "verdict"])
+             if len(reading) else "(no ECR+KD run)\n",
              "\n## The oracle's lift along training (seed 0, validation)\n",
-             markdown_table(cue_reading_trend(res).round(4)) if len(cue_reading_trend(res)) else "(no ECR+KD run)\n",
+             markdown_table(trend.round(4)) if len(trend) else "(no ECR+KD run)\n",
              "\n## Views and controls (test, chosen configurations; mean ± std over seeds)\n",
              markdown_table(variant_table(test, views=("cue_free", "ecr_inference", "oracle", "cue_only",
                                                        "kd_plus_cue"))),

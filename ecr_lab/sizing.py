@@ -31,7 +31,7 @@ import pandas as pd
 
 from .constraints import Check, Interval, validate
 from .student import PRESETS, StudentPreset
-from .training_config import VARIANTS
+from .training_config import CUE_CONDITIONS, VARIANTS
 
 PRECISIONS = ("fp32", "fp16", "bf16")
 
@@ -393,7 +393,7 @@ def plan_minutes(profile, n_train_rows: int, tokens_per_row: float, vocab_size: 
     for preset, variant, seed in run_plan(profile, seeds):
         p = _preset(preset)
         condition = VARIANTS[variant][0]
-        cues = profile.m_cues if condition in ("ecr", "random_cues", "ecr+kd") else 0
+        cues = profile.m_cues if condition in CUE_CONDITIONS else 0
         tpr = tokens_per_row + cues
         step = step_seconds(p, vocab_size, rows, tpr, d, precision, overlap=overlap)
         if condition in ("kd", "ecr+kd"):  # the linear KD head: hidden -> teacher, once per row, x3 for training

@@ -28,6 +28,9 @@ MIXED_PRECISION = ("no", "bf16", "fp16")
 
 #: every training variant, shared by the pipeline (:func:`ecr_lab.experiment.run_plan`), the study
 #: and the pretrained study: name -> (condition, TrainConfig overrides)
+#: the conditions whose inputs carry cue tokens (the others train and run cue-free)
+CUE_CONDITIONS = ("ecr", "random_cues", "ecr+kd")
+
 VARIANTS: dict[str, tuple[str, dict]] = {
     "baseline": ("baseline", {}),
     "ecr": ("ecr", {}),
@@ -127,7 +130,7 @@ class TrainConfig:
 
     @property
     def uses_cues(self) -> bool:
-        return self.condition in ("ecr", "random_cues", "ecr+kd")
+        return self.condition in CUE_CONDITIONS
 
     @property
     def uses_kd(self) -> bool:
