@@ -5,7 +5,10 @@
   ``top_layers`` decoder layers (with the final norm); every other weight keeps its value, so a
   pretrained student keeps what it knows. The cue rows train through a gradient mask on the
   embedding matrix (a hook that zeroes every other row), so tied input/output embeddings work
-  unchanged.
+  unchanged. A condition that never puts a cue token into the input (baseline, KD) gets no
+  gradient through the input lookup at all (the mask zeroes every row it reads), so
+  :func:`stop_input_gradient` ends the backward pass at the top layers: the same update, without a
+  backward pass through the frozen layers below.
 
 Weight decay follows nanoGPT: matrices (``p.dim() >= 2``) decay, norm gains and biases do not; the
 masked embedding matrix never decays (decay would move the frozen rows).
@@ -67,6 +70,14 @@ def select_trainable(model, cue_ids: torch.Tensor, trainable: str = "all", top_l
             p.requires_grad_(True)
             params.append(p)
     return params, [emb], hook
+
+
+def stop_input_gradient(model) -> torch.utils.hooks.RemovableHandle:
+    """Detach the output of the model's input embedding lookup (B, L, h); remove the returned hook
+    to undo it. With ``"cues+top"`` and no cue token in any input, that gradient is zero after the
+    mask anyway, and autograd then skips the frozen layers below the top ones (the output
+    embedding, when tied, still gets its gradient through the logits)."""
+    return model.get_input_embeddings().register_forward_hook(lambda module, args, output: output.detach())
 
 
 def param_groups(params: list[torch.nn.Parameter], masked: list[torch.nn.Parameter],

@@ -44,7 +44,7 @@ from .control_tokens import count_cue_tokens, cue_token_ids, prepend_cues
 from .cue_sources import make_cue_source, student_cue_share
 from .distillation import EmbeddingDistillationLoss
 from .ecr_model import ECRModel
-from .freezing import param_groups, select_trainable
+from .freezing import param_groups, select_trainable, stop_input_gradient
 from .objective import ECRObjective, text_tokens
 from .projection import AnchorProjector
 from .runs import Run, load_run, save_run
@@ -162,6 +162,8 @@ class Trainer:
         self.kd = EmbeddingDistillationLoss(model.config.hidden_size, anchors.dim) if cfg.uses_kd else None
         objective = ECRObjective(model, self.cues, self.kd, cfg.layer)
         params, masked, self._grad_mask = select_trainable(model, self.cue_vocab, cfg.trainable, cfg.top_layers)
+        # no cue token in any input: the masked lookup gets no gradient, the backward stops at the top layers
+        self._input_hook = stop_input_gradient(model) if cfg.trainable == "cues+top" and not cfg.uses_cues else None
         self.extra = [m for m in [self.kd, *self.cues.modules()] if m is not None]  # saved in checkpoints
         params += [p for m in self.extra for p in m.parameters()]
         # fused AdamW (one kernel per step on CPU and GPU, as transformers' Trainer defaults to)
@@ -415,9 +417,10 @@ class Trainer:
         return self._finish()
 
     def _finish(self) -> Run:
-        if self._grad_mask is not None:  # the returned model trains like any other model
-            self._grad_mask.remove()
-            self._grad_mask = None
+        for hook in ("_grad_mask", "_input_hook"):  # the returned model trains like any other model
+            if getattr(self, hook) is not None:
+                getattr(self, hook).remove()
+                setattr(self, hook, None)
         if self.status == "running":
             self.status = "finished"
         self.student.model = self.unwrapped

@@ -206,6 +206,33 @@ def test_cues_plus_top_trains_only_cue_rows_and_top_layers(setup_small):
     assert not torch.equal(run2.model.state_dict()[emb_key][others], after[emb_key][others])
 
 
+@pytest.mark.parametrize("condition", ["baseline", "kd"])
+def test_cues_plus_top_without_cues_stops_the_backward_at_the_top_layers(setup_small, condition):
+    """No cue token enters a baseline or KD input: the input lookup is detached (the backward skips the
+    frozen layers) and the update is the one the masked lookup gave (same weights after two steps)."""
+    from ecr_lab.training import Trainer
+
+    tr, etr, te, ete, anchors, tok = setup_small
+    cfg = _cfg(condition=condition, steps=2, trainable="cues+top", top_layers=1)
+    fast = Trainer(make_student("micro", tok, anchors, seed=0), tok, tr.texts, etr, anchors, cfg)
+    slow = Trainer(make_student("micro", tok, anchors, seed=0), tok, tr.texts, etr, anchors, cfg)
+    assert fast._input_hook is not None
+    slow._input_hook.remove()  # the behaviour before: the lookup keeps its (masked, zero) gradient
+    seen: dict[str, list[bool]] = {"fast": [], "slow": []}
+    for name, t in (("fast", fast), ("slow", slow)):
+        t.unwrapped.model.layers[0].mlp.up_proj.register_forward_hook(
+            lambda module, args, output, name=name: seen[name].append(output.requires_grad))
+    runs = [t.fit(resume=False) for t in (fast, slow)]
+    assert any(seen["slow"]) and not any(seen["fast"])  # the frozen layers below built no autograd graph
+    a, b = (r.model.state_dict() for r in runs)
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=1e-5, atol=1e-6, msg=key)
+    assert fast._input_hook is None  # removed with the gradient mask: the returned model is plain
+    ecr = Trainer(make_student("micro", tok, anchors, seed=0), tok, tr.texts, etr, anchors,
+                  dataclasses.replace(cfg, condition="ecr+kd"))
+    assert ecr._input_hook is None  # cue tokens are in the input: their rows need the whole backward
+
+
 def test_trainable_options_are_checked(setup_small):
     tr, etr, te, ete, anchors, tok = setup_small
     with pytest.raises(ValueError, match="trainable must be one of"):
