@@ -1,6 +1,6 @@
 """`make bench`: every benchmark in one go (each prints a table and a HEADLINE line).
 
-Run on 2 CPU cores in about 10 minutes. Results go to stdout and to bench/latest.md.
+Run on 2 CPU cores in about 13 minutes. Results go to stdout and to bench/latest.md.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 SCRIPTS = ["inference_overhead.py", "training_overhead.py", "anchor_derivation.py", "teacher_throughput.py",
-           "notebooks_suite.py", "trainer_throughput.py"]
+           "notebooks_suite.py", "trainer_throughput.py",
+           "cues_top_backward.py"]
 
 
 def main() -> int:

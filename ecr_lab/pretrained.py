@@ -157,7 +157,8 @@ class _Context:
     progress: bool = True
 
 
-def _load_smollm2_with_cues(anchors, device: str = "auto"):
+def load_smollm2_with_cues(anchors, device: str = "auto"):
+    """(tokenizer, model) of SmolLM2-135M with the cue tokens of ``anchors`` added (rows resized)."""
     from .config import get_device
     from .control_tokens import extend_model, extend_tokenizer
     from .student import load_smollm2
@@ -422,7 +423,7 @@ def pretrained_study(setup: Setup, out: str | os.PathLike = "ecr_study", seeds: 
     out = Path(out)
     folder, runs_dir = out / "pretrained", out / "pretrained_runs"
     folder.mkdir(parents=True, exist_ok=True)
-    tok, base = (load or (lambda: _load_smollm2_with_cues(setup.anchors)))()
+    tok, base = (load or (lambda: load_smollm2_with_cues(setup.anchors)))()
     ctx = _Context(setup=setup, cfg=cfg, tokenizer=tok, base=base, train_texts=train_c.texts,
                    teacher_train=setup.teacher_train[rows_of(train_c, setup.train)], splits=splits,
                    eval_set=EvalSet(probe, t_val[rows_of(probe, val_c)]), folder=folder, runs_dir=runs_dir,
