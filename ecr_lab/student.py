@@ -154,9 +154,25 @@ def smollm2_gguf_path() -> Path:
 
 
 def load_smollm2(device: str = "cpu"):
-    """(tokenizer, model) of SmolLM2-135M-Instruct from the bundled GGUF, dequantised to fp32 (~20 s)."""
+    """(tokenizer, model) of SmolLM2-135M-Instruct from the bundled GGUF, dequantised to fp32 (~20 s).
+
+    The weights are plain fp32 tensors once loaded, but transformers still marks the model as
+    GGUF-quantized, and ``save_pretrained`` refuses such a model; the marks are dropped, so a
+    trained run saves (and loads back) like any other model.
+    """
     path = smollm2_gguf_path()
-    return load_causal_lm(str(path.parent), device=device, gguf_file=path.name)
+    tok, model = load_causal_lm(str(path.parent), device=device, gguf_file=path.name)
+    _drop_quantization_marks(model)
+    return tok, model
+
+
+def _drop_quantization_marks(model) -> None:
+    """Forget that a model was read from a quantized file whose weights were dequantised on load."""
+    model.hf_quantizer = None
+    model.is_quantized = False
+    model.quantization_method = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
 
 
 def save_model(model, path: Path, tokenizer=None) -> None:

@@ -96,17 +96,17 @@ def test_smollm2_loads_offline_and_embeds():
 
 
 @pytest.mark.slow
-def test_smollm2_takes_cue_tokens_and_trains_only_them_and_top_layers(corpus, corpus_embeddings):
+def test_smollm2_takes_cue_tokens_and_trains_only_them_and_top_layers(corpus, corpus_embeddings, tmp_path):
     """SmolLM2 as an ECR student: cue tokens added, one cues+top step leaves the rest untouched."""
     import torch
 
     from ecr_lab.anchors import derive_anchors
     from ecr_lab.control_tokens import count_cue_tokens, cue_token_ids
-    from ecr_lab.pretrained import _load_smollm2_with_cues
-    from ecr_lab.training import TrainConfig, train
+    from ecr_lab.pretrained import load_smollm2_with_cues
+    from ecr_lab.training import TrainConfig, load_run, train
 
     anchors = derive_anchors(corpus_embeddings[:400], 6, seed=0)
-    tok, model = _load_smollm2_with_cues(anchors, device="cpu")
+    tok, model = load_smollm2_with_cues(anchors, device="cpu")
     assert count_cue_tokens(tok) == 6 and model.get_input_embeddings().weight.shape[0] >= len(tok)
     emb_before = model.get_input_embeddings().weight.detach().clone()
     low_before = model.model.layers[0].mlp.up_proj.weight.detach().clone()
@@ -115,7 +115,11 @@ def test_smollm2_takes_cue_tokens_and_trains_only_them_and_top_layers(corpus, co
                       top_layers=1, progress=False, device="cpu", max_length=16)
     top = anchors.assign(corpus_embeddings[:400], 1)[0][:, 0]
     rows = [int(np.flatnonzero(top == a)[0]) for a in np.unique(top)[:2]] * 2  # two anchors, as the projection needs
-    run = train(model, tok, [corpus.texts[i] for i in rows], corpus_embeddings[rows], anchors, cfg)
+    run = train(model, tok, [corpus.texts[i] for i in rows], corpus_embeddings[rows], anchors, cfg,
+                out_dir=tmp_path / "run")  # a finished run is saved: the GGUF's quantization marks must not block it
+    loaded = load_run(tmp_path / "run")
+    ids = tok("hello", return_tensors="pt")["input_ids"]
+    torch.testing.assert_close(loaded.model(ids).logits, run.model.eval()(ids).logits, rtol=1e-3, atol=1e-4)
     emb = run.model.get_input_embeddings().weight.detach()
     cue = cue_token_ids(tok, 6)
     moved = (emb != emb_before).any(1)
