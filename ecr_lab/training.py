@@ -162,8 +162,10 @@ class Trainer:
         self.kd = EmbeddingDistillationLoss(model.config.hidden_size, anchors.dim) if cfg.uses_kd else None
         objective = ECRObjective(model, self.cues, self.kd, cfg.layer)
         params, masked, self._grad_mask = select_trainable(model, self.cue_vocab, cfg.trainable, cfg.top_layers)
-        # no cue token in any input: the masked lookup gets no gradient, the backward stops at the top layers
-        self._input_hook = stop_input_gradient(model) if cfg.trainable == "cues+top" and not cfg.uses_cues else None
+        # no cue token in any input: the masked lookup gets no gradient, the backward stops at the top
+        # layers (with none, nothing may be left that needs a gradient: keep the lookup's)
+        cut = cfg.trainable == "cues+top" and not cfg.uses_cues and cfg.top_layers > 0
+        self._input_hook = stop_input_gradient(model) if cut else None
         self.extra = [m for m in [self.kd, *self.cues.modules()] if m is not None]  # saved in checkpoints
         params += [p for m in self.extra for p in m.parameters()]
         # fused AdamW (one kernel per step on CPU and GPU, as transformers' Trainer defaults to)

@@ -219,7 +219,7 @@ def test_cli_study_pretrained_writes_tables_and_resumes(setup, tmp_path, monkeyp
     from ecr_lab.student import make_student
 
     monkeypatch.setattr(experiment, "prepare", lambda *a, **k: setup)
-    monkeypatch.setattr(pretrained, "_load_smollm2_with_cues",
+    monkeypatch.setattr(pretrained, "load_smollm2_with_cues",
                         lambda anchors: (setup.tokenizer, make_student("micro", setup.tokenizer, anchors, seed=0)))
     tiny = _cfg(learning_rates=(1e-3,), seeds=1)
     monkeypatch.setattr(pretrained.PretrainedStudyConfig, "for_profile", classmethod(lambda cls, profile=None: tiny))
