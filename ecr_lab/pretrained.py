@@ -72,8 +72,9 @@ CUE_FEATURES = ("hidden", "tokens")
 @dataclass(frozen=True)
 class PretrainedStudyConfig:
     """Sizes and choices of :func:`pretrained_study`. The defaults are the CPU budget of the ``full``
-    profile (about 3 hours on 2 cores: 480 steps of batch 8 = 3,840 sentences seen per run, 10x
-    the first study's 384); :meth:`for_profile` gives the ``fast`` (tests) and ``gpu`` sizes."""
+    profile (480 steps of batch 8 = 3,840 sentences seen per run, 10x the first study's 384; measured
+    on 2 CPU cores: 16-20 min per baseline or KD unit, about 30 min per ECR+KD unit, about 3 h 15 min
+    for the study); :meth:`for_profile` gives the ``fast`` (tests) and ``gpu`` sizes."""
 
     #: rows of the training split trained on (whole meaning units, topics balanced; None = all)
     train_rows: int | None = None

@@ -4,6 +4,8 @@ KD, resume after a stop (mid-unit from the checkpoint), and `ecr-lab study --pre
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -256,3 +258,59 @@ def test_a_folder_of_another_configuration_is_refused(study, setup):
     out, _ = study
     with pytest.raises(ValueError, match="another configuration.*another --out folder"):
         pretrained_study(setup, out, config=_cfg(val_rows=None), load=_load(setup), progress=False)
+
+
+# -- the saved SmolLM2 study (docs/pretrained.csv, quoted by the README and notebook 03) ------------
+REPO = Path(__file__).resolve().parents[1]
+FIRST_STUDY_SENTENCES = 48 * 8  # the first SmolLM2 study: 48 steps of batch 8
+
+
+@pytest.fixture(scope="module")
+def saved():
+    return pd.read_csv(REPO / "docs" / "pretrained.csv")
+
+
+def test_saved_study_records_every_runs_budget(saved):
+    """Every trained row says its seed, steps, batch size, sentences seen and mode; the budget is at
+    least 10x the first study's; seed 0 tried every candidate and each variant's choice has 2+ seeds."""
+    trained = saved[saved.variant != "pretrained"]
+    cols = ["seed", "steps", "batch_size", "sentences_seen", "mode", "learning_rate", "status"]
+    assert trained[cols].notna().all().all()
+    assert (trained.sentences_seen == trained.steps * trained.batch_size).all()
+    assert trained.sentences_seen.max() >= 10 * FIRST_STUDY_SENTENCES
+    assert set(trained.variant) == {"baseline/top", "kd/top", "ecr+kd/top"}
+    chosen = trained[trained.chosen.astype(bool)]
+    assert chosen.groupby("variant").seed.nunique().min() >= 2
+    s0 = trained[trained.seed == 0]
+    for _, rows in s0.groupby("variant"):
+        assert rows.groupby(["learning_rate", "steps"]).ngroups == 4  # 2 rates x 2 step candidates
+    from ecr_lab.pretrained import choose_pretrained
+
+    for variant, c in choose_pretrained(saved).items():  # the other seeds run only the choice
+        later = trained[(trained.variant == variant) & (trained.seed > 0)]
+        assert set(later.learning_rate) == {c["learning_rate"]} and set(later.steps) == {c["steps"]}
+
+
+def _smollm2_section(text: str) -> str:
+    start = text.index("**SmolLM2-135M as the student**")
+    return text[start:text.index("**What did not work", start)]
+
+
+def test_readme_and_notebook_quote_the_saved_oracle_lift(saved):
+    """The oracle's lift on test (paired by seed, 95 % interval) is the number the README's SmolLM2
+    section and notebook 03's last part give: regenerating docs/pretrained.csv without updating
+    them fails here."""
+    import json
+
+    from ecr_lab.pretrained import cue_reading
+
+    reading = cue_reading(saved.assign(chosen=saved.chosen.astype(bool)))
+    section = _smollm2_section((REPO / "README.md").read_text())
+    nb = json.loads((REPO / "notebooks" / "03_training.ipynb").read_text())
+    notebook = "".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
+    for against in ("same run, cue-free", "baseline, cue-free"):
+        row = reading[(reading["mode"] == "cue rows + top layers") & (reading.metric == "topic_probe")
+                      & (reading.cues == "oracle") & (reading.against == against)].iloc[0]
+        assert row.seeds >= 2
+        quoted = f"{row.difference:+.3f} [{row.ci_low:+.3f}, {row.ci_high:+.3f}]"
+        assert quoted in section and quoted in notebook, (against, quoted)
