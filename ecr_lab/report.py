@@ -46,12 +46,27 @@ SHORT_CLAIM_COLUMNS = ["claim", "comparison", "metric", "ecr", "other", "differe
                        "metric_verdict", "verdict"]
 
 
+ZERO_WIDTH_NOTE = ("\n*A zero-width interval (ci_low = ci_high) means every seed gave exactly the same difference, "
+                   "which probes and counts over a few hundred sentences can do: it says the direction held in "
+                   "every seed, not that the difference is known precisely.*\n")
+
+
+def zero_width_rows(claims: pd.DataFrame) -> pd.Series:
+    """True for the rows whose interval over 2+ seeds has zero width (every seed the same difference)."""
+    if not {"ci_low", "ci_high", "seeds"} <= set(claims.columns):
+        return pd.Series(False, index=claims.index)
+    low, high = pd.to_numeric(claims.ci_low, errors="coerce"), pd.to_numeric(claims.ci_high, errors="coerce")
+    return (pd.to_numeric(claims.seeds, errors="coerce") >= 2) & low.notna() & (low == high)
+
+
 def claims_markdown(claims: pd.DataFrame, columns: list[str] | None = None) -> str:
-    """A claims table as markdown: numbers to 4 places, "–" where there is none (one seed has no interval)."""
+    """A claims table as markdown: numbers to 4 places, "–" where there is none (one seed has no
+    interval), and :data:`ZERO_WIDTH_NOTE` under it when a row's interval has zero width."""
     from .tables import markdown_table
 
     table = claims[columns or SHORT_CLAIM_COLUMNS].round(4).astype(object)
-    return markdown_table(table.where(table.notna(), "–"))
+    text = markdown_table(table.where(table.notna(), "–"))
+    return text + ZERO_WIDTH_NOTE if zero_width_rows(claims).any() else text
 
 
 def _img(chart, alt_text: str) -> str:

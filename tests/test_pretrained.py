@@ -273,6 +273,8 @@ def saved():
 def test_saved_study_records_every_runs_budget(saved):
     """Every trained row says its seed, steps, batch size, sentences seen and mode; the budget is at
     least 10x the first study's; seed 0 tried every candidate and each variant's choice has 2+ seeds."""
+    from ecr_lab.pretrained import choose_pretrained
+
     trained = saved[saved.variant != "pretrained"]
     cols = ["seed", "steps", "batch_size", "sentences_seen", "mode", "learning_rate", "status"]
     assert trained[cols].notna().all().all()
@@ -284,8 +286,6 @@ def test_saved_study_records_every_runs_budget(saved):
     s0 = trained[trained.seed == 0]
     for _, rows in s0.groupby("variant"):
         assert rows.groupby(["learning_rate", "steps"]).ngroups == 4  # 2 rates x 2 step candidates
-    from ecr_lab.pretrained import choose_pretrained
-
     for variant, c in choose_pretrained(saved).items():  # the other seeds run only the choice
         later = trained[(trained.variant == variant) & (trained.seed > 0)]
         assert set(later.learning_rate) == {c["learning_rate"]} and set(later.steps) == {c["steps"]}
@@ -314,3 +314,17 @@ def test_readme_and_notebook_quote_the_saved_oracle_lift(saved):
         assert row.seeds >= 2
         quoted = f"{row.difference:+.3f} [{row.ci_low:+.3f}, {row.ci_high:+.3f}]"
         assert quoted in section and quoted in notebook, (against, quoted)
+
+
+def test_claims_markdown_explains_a_zero_width_interval():
+    """Two seeds with exactly the same difference give a t interval of zero width: the table says
+    what that means (and only then; one seed has no interval at all)."""
+    from ecr_lab.report import ZERO_WIDTH_NOTE, claims_markdown, zero_width_rows
+
+    cols = ["metric", "difference", "ci_low", "ci_high", "seeds"]
+    rows = pd.DataFrame([["topic_probe", -0.0208, -0.0208, -0.0208, 2], ["retrieval_at_1", 0.01, -0.04, 0.06, 2],
+                         ["drift", 0.02, np.nan, np.nan, 1]], columns=cols)
+    assert zero_width_rows(rows).tolist() == [True, False, False]
+    assert claims_markdown(rows, cols).endswith(ZERO_WIDTH_NOTE)
+    assert ZERO_WIDTH_NOTE not in claims_markdown(rows.iloc[1:], cols)
+    assert ZERO_WIDTH_NOTE not in claims_markdown(rows.iloc[[0]].assign(seeds=1), cols)  # one seed: no interval
