@@ -304,7 +304,7 @@ def test_readme_and_notebook_quote_the_saved_oracle_lift(saved):
 
     from ecr_lab.pretrained import cue_reading
 
-    reading = cue_reading(saved.assign(chosen=saved.chosen.astype(bool)))
+    reading = cue_reading(saved)  # chosen_test reads the saved `chosen` column itself
     section = _smollm2_section((REPO / "README.md").read_text())
     nb = json.loads((REPO / "notebooks" / "03_training.ipynb").read_text())
     notebook = "".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
